@@ -1,0 +1,30 @@
+# Kino developer entry points (GNU make).
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LINT_PATHS := src tests $(wildcard bench)
+
+.PHONY: setup lint test demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -e '.[dev]'
+	touch $@
+
+setup: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+
+test: lint
+	$(PY) -m pytest -n 2 tests
+
+demo: $(STAMP)
+	$(VENV)/bin/kino demo
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache out runs
+	find src tests -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,120 @@
+"""Kino World as data: one sample per index, written to disk or streamed to a trainer.
+
+`make_sample(index, spec)` is the single path from an index to (frames, ground truth); the CLI's
+`kino world render` and the training stream both call it, so files on disk and streamed samples are the
+same clips. The stream renders in worker processes (rendering is single-threaded numpy, so N workers
+give ~N cores of frames) and yields in index order, deterministically.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kino.io.video import write_mp4
+from kino.world.captions import captions
+from kino.world.flow import forward_flow
+from kino.world.render import Clip, render
+from kino.world.sample import SPLITS, sample_scene
+from kino.world.scene import Scene
+from kino.world.truth import ground_truth, measure_tracks
+
+__all__ = ["DataSpec", "Sample", "make_sample", "save_sample", "WorldStream", "sample_seed"]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What clips to make: split, size, timing, base seed; `sizes` mixes aspect buckets by index."""
+
+    split: str = "train"
+    width: int = 128
+    height: int = 128
+    fps: int = 16
+    seconds: float = 4.0
+    seed: int = 0
+    sizes: tuple[tuple[int, int], ...] = ()  # (width, height) buckets; empty = (width, height) only
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ValueError(f"split: must be one of {SPLITS}, got {self.split!r}")
+
+    def size_of(self, index: int) -> tuple[int, int]:
+        return self.sizes[index % len(self.sizes)] if self.sizes else (self.width, self.height)
+
+
+@dataclass
+class Sample:
+    """One clip: uint8 frames (T, H, W, 3) and its ground-truth JSON dict."""
+
+    index: int
+    frames: np.ndarray
+    truth: dict
+    clip: Clip | None = None  # kept only when asked (maps need the layers)
+
+
+def sample_seed(spec: DataSpec, index: int) -> int:
+    """The scene seed of clip `index`: distinct streams for distinct base seeds."""
+    return (spec.seed * 1_000_003 + index) % (2**31)
+
+
+def make_sample(index: int, spec: DataSpec, keep_clip: bool = False) -> Sample:
+    """Sample, simulate, render and describe clip `index` of `spec` (pure function of its arguments)."""
+    w, h = spec.size_of(index)
+    seed = sample_seed(spec, index)
+    scene = sample_scene(seed, spec.split, width=w, height=h, fps=spec.fps, seconds=spec.seconds)
+    clip = render(scene, seed=seed)
+    tracks = measure_tracks(clip)
+    truth = ground_truth(clip, captions(clip, tracks))
+    truth["index"], truth["seed"] = index, seed
+    return Sample(index, clip.frames, truth, clip if keep_clip else None)
+
+
+def _work(args: tuple[int, DataSpec]) -> Sample:
+    return make_sample(*args)
+
+
+class WorldStream:
+    """Iterate samples start, start+1, ... (forever when count is None), rendered by `workers` processes."""
+
+    def __init__(self, spec: DataSpec, start: int = 0, count: int | None = None, workers: int = 0):
+        if workers < 0:
+            raise ValueError(f"workers: must be >= 0, got {workers}")
+        self.spec, self.start, self.count, self.workers = spec, start, count, workers
+
+    def _indices(self) -> Iterator[int]:
+        i = self.start
+        while self.count is None or i < self.start + self.count:
+            yield i
+            i += 1
+
+    def __iter__(self) -> Iterator[Sample]:
+        jobs = ((i, self.spec) for i in self._indices())
+        if self.workers == 0:
+            yield from map(_work, jobs)
+            return
+        # spawn, not fork: the trainer holds torch threads that must not be forked
+        with mp.get_context("spawn").Pool(self.workers) as pool:
+            yield from pool.imap(_work, jobs, chunksize=2)
+
+
+def save_sample(sample: Sample, out_dir: str | Path, maps: bool = False) -> Path:
+    """Write DIR/<index>.mp4 and DIR/<index>.json (and <index>.npz with depth/instance/flow if maps)."""
+    out = Path(out_dir)
+    stem = f"{sample.index:06d}"
+    write_mp4(out / f"{stem}.mp4", sample.frames, sample.truth["fps"])
+    if maps:
+        clip = sample.clip or render(Scene.from_dict(sample.truth["scene"]), seed=sample.truth["seed"])
+        tmp = out / f".{stem}.npz.tmp"
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, depth=clip.depth.astype(np.float16), instance=clip.instances.astype(np.int16), flow=forward_flow(clip).astype(np.float16))
+        os.replace(tmp, out / f"{stem}.npz")
+    tmp = out / f".{stem}.json.tmp"
+    tmp.write_text(json.dumps(sample.truth))
+    os.replace(tmp, out / f"{stem}.json")  # JSON last: a clip with a JSON is complete
+    return out / f"{stem}.mp4"
