@@ -16,10 +16,19 @@ from PIL import Image
 
 __all__ = ["write_mp4", "read_mp4", "contact_sheet", "save_png"]
 
-# Options that make libx264 + the MP4 muxer produce byte-identical files for identical input:
-# a single encoder thread (also keeps the options string that x264 embeds in its SEI independent of
-# the core count), no sliced threads, and bitexact flags so no library version strings are written.
-_X264_OPTIONS = {"preset": "medium", "tune": "film", "threads": "1", "sliced-threads": "0"}
+# Options that make libx264 + the MP4 muxer produce byte-identical files for identical input.
+# - cpu-independent=1: without it x264's SIMD mb-tree (lookahead) path makes the output depend on leftover heap
+#   contents, so a second encode in the same process (e.g. after a decode) gives different bytes; it also keeps
+#   the output independent of the host's CPU features.
+# - threads=1 / no sliced threads: frame-thread scheduling cannot affect decisions, and the options string that
+#   x264 embeds in its SEI does not depend on the core count.
+# - fflags=+bitexact on the muxer: no "Lavf<version>" encoder tag, so library upgrades alone don't change bytes.
+_X264_OPTIONS = {
+    "preset": "medium",
+    "tune": "film",
+    "threads": "1",
+    "x264-params": "cpu-independent=1:sliced-threads=0",
+}
 _MUXER_OPTIONS = {"fflags": "+bitexact"}
 
 
@@ -86,7 +95,6 @@ def write_mp4(path: str | os.PathLike[str], frames: np.ndarray, fps: int, crf: i
             stream.pix_fmt = "yuv420p"
             stream.time_base = Fraction(1, fps)
             stream.codec_context.thread_count = 1
-            stream.codec_context.flags |= av.codec.context.Flags.bitexact
             for i, rgb in enumerate(clip):
                 frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                 frame.pts = i

@@ -63,7 +63,7 @@ def motion_brush(clip: Clip, tracks: dict | None = None) -> MotionBrush:
     moving = np.zeros_like(inst0, dtype=bool)
     depth = {}
     for f, cam in enumerate(clip.cameras):
-        for oid, tr in tracks.items():
+        for oid in tracks:
             depth.setdefault(oid, []).append(float(cam.to_camera(_centre(clip, oid, f))[2]))
     for oid, tr in tracks.items():
         mask = inst0 == oid

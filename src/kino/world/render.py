@@ -295,7 +295,7 @@ def render_frame(scene: Scene, motion: Motion, cam: Camera, f: int, cache: dict 
         acc = np.zeros((chh, cw), np.float32)  # object coverage ("over" of its parts)
         rgbp = np.zeros((chh, cw, 3), np.float32)  # premultiplied colour
         pidx = np.full((chh, cw), -1, np.int32)
-        for p, (bx0, by0, bx1, by1) in zip(obj_parts, boxes):
+        for p, (bx0, by0, bx1, by1) in zip(obj_parts, boxes, strict=True):
             cov, col = raster_part(p, bx0, by0, bx1 - bx0, by1 - by0, sh)
             sl = (slice(by0 - Y0, by1 - Y0), slice(bx0 - X0, bx1 - X0))
             a = cov[..., None]

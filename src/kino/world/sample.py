@@ -207,7 +207,7 @@ def _walk(pk, ood_pair, ood_speed):
     speed = pk.uniform(0.8, 1.6)
     acts = [Action("walk", 0.0, pk.uniform(2.0, 4.0), speed)]
     if pk.chance(0.4):
-        acts.append(Action("jump", pk.uniform(0.8, 2.5), 0.6, speed=speed, height=pk.uniform(0.3, 0.6)))
+        acts.append(Action("jump", pk.uniform(0.8, 2.5), 0.6, speed=0.0, height=pk.uniform(0.3, 0.6)))  # walking carries it
     if pk.chance(0.3):
         acts.append(Action("turn", pk.uniform(2.2, 3.2), 0.4))
     ch = _person(pk, x=-d * pk.uniform(2.0, 3.0), z=z, facing=d, actions=tuple(acts))

@@ -65,7 +65,7 @@ class Body:
 
 @dataclass(frozen=True)
 class Action:
-    """One step of a character's script: walk (speed m/s), jump (height m), turn, idle; times in seconds."""
+    """One step of a character's script: walk (speed m/s), jump (height m; speed adds forward motion), turn, idle."""
 
     kind: str
     start: float

@@ -116,7 +116,7 @@ def ground_truth(clip: Clip, captions: list[str] | None = None) -> dict:
     objects = object_table(clip)
     for j, obj in enumerate(objects):
         tr = tracks[obj["id"]]
-        obj["track"] = [[round(float(x), 3), round(float(y), 3), round(float(v), 4)] for (x, y), v in zip(tr["xy"], tr["visible"])]
+        obj["track"] = [[round(float(x), 3), round(float(y), 3), round(float(v), 4)] for (x, y), v in zip(tr["xy"], tr["visible"], strict=True)]
         obj["in_frame"] = [round(float(v), 4) for v in tr["in_frame"]]
         obj["position"] = np.round(pos[:, j], 5).tolist()
         obj["velocity"] = np.round(vel[:, j], 5).tolist()
