@@ -1,0 +1,240 @@
+"""The A2D model: tokenizer + block-causal backbone + per-chunk diffusion decoder.
+
+Training (`loss`) runs the backbone once over [prefix | BOS | chunk_1 .. chunk_{N-1}] (teacher forcing
+on lightly noised context) and the decoder on every chunk; generation (`stream`) writes the prefix into
+a KV cache, then per chunk: one backbone step → K decoder steps → yield → write the new chunk back.
+All modes are the same loop with different prefill: t2v (text), keyframes / i2v (clean keyframe tokens
+in the prefix tagged with their chunk, plus replacement inside the decoder), Extend (the source's real
+latents prefilled as context), v2v (each chunk starts from the source noised to `strength`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from kino.model.backbone import PREFIX, Backbone
+from kino.model.config import ModelConfig
+from kino.model.decoder import Decoder, timestep_embedding
+from kino.model.tokenizer import build_tokenizer
+
+__all__ = ["A2D", "Conditions", "CAMERA_DIM", "BRUSH_DIM", "camera_features"]
+
+CAMERA_DIM = 16  # per frame: R_rel (9), t_rel (3), log zoom, 1/focus, 1/aperture, present
+BRUSH_DIM = 5  # per token of frame 0: painted, static, dx, dy, dz
+TYPES = {"text": 0, "keyframe": 1, "reference": 2, "brush": 3, "bos": 4, "chunk": 5}
+
+
+@dataclass
+class Conditions:
+    """Everything a generation or training example is conditioned on (batch-first tensors)."""
+
+    text: torch.Tensor  # (B, Lt, text_dim) token states; zeros + mask False = no text
+    text_mask: torch.Tensor  # (B, Lt) bool
+    camera: torch.Tensor | None = None  # (B, T, CAMERA_DIM)
+    keyframes: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (frame, latent (B, C, h, w))
+    brush: torch.Tensor | None = None  # (B, hp, wp, BRUSH_DIM)
+
+
+def camera_features(R: torch.Tensor, t: torch.Tensor, focal: torch.Tensor, focus: torch.Tensor, aperture: torch.Tensor) -> torch.Tensor:
+    """Per-frame camera vectors (T, CAMERA_DIM) relative to frame 0 (MotionCtrl-style [R|t], cheap)."""
+    R0, t0 = R[0], t[0]
+    R_rel = R @ R0.T  # (T, 3, 3)
+    t_rel = t - (R_rel @ t0[:, None])[..., 0]  # (T, 3)
+    zoom = torch.log(focal / focal[0])
+    inv_focus = 1.0 / focus.clamp_min(0.1)
+    inv_ap = torch.where(aperture > 0, 1.0 / aperture.clamp_min(0.5), torch.zeros_like(aperture))
+    ones = torch.ones_like(zoom)
+    return torch.cat([(R_rel - torch.eye(3)).flatten(1) * 4, t_rel, zoom[:, None] * 2, inv_focus[:, None] * 4, inv_ap[:, None] * 2, ones[:, None]], dim=1)
+
+
+def _sincos_2d(h: int, w: int, dim: int, device) -> torch.Tensor:
+    """Fixed 2-D sin-cos position embedding (h*w, dim): any aspect ratio (MAE / DiT)."""
+    q = dim // 4
+    freqs = 1.0 / (10_000 ** (torch.arange(q, device=device, dtype=torch.float32) / q))
+    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32), torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
+    ay, ax = ys.flatten()[:, None] * freqs, xs.flatten()[:, None] * freqs
+    return torch.cat([ay.sin(), ay.cos(), ax.sin(), ax.cos()], dim=1)
+
+
+class A2D(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        bc = cfg.backbone
+        d = bc.width
+        self.tokenizer = build_tokenizer(cfg.tokenizer)
+        c = self.tokenizer.channels
+        self.patch = bc.patch
+        self.patch_in = nn.Linear(c * bc.patch**2, d)
+        self.text_in = nn.Linear(cfg.text_dim, d)
+        self.brush_in = nn.Linear(BRUSH_DIM, d)
+        self.camera_in = nn.Linear(CAMERA_DIM, d)
+        self.next_camera_in = nn.Linear(CAMERA_DIM, d)
+        for lin in (self.camera_in, self.next_camera_in):  # zero-init: controls start as no-ops (ControlNet)
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        self.type_emb = nn.Embedding(len(TYPES), d)
+        self.frame_emb = nn.Embedding(cfg.chunk, d)
+        self.level_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
+        self.bos = nn.Parameter(torch.randn(d) * 0.02)
+        self.backbone = Backbone(bc)
+        self.decoder = Decoder(cfg.decoder, c, cfg.chunk, d, bc.patch)
+
+    # ------------------------------------------------------------------------------------ tokens
+    def _chunk_tokens(self, z: torch.Tensor, level: torch.Tensor, camera: torch.Tensor | None, next_camera: torch.Tensor | None) -> torch.Tensor:
+        """Latent chunk(s) (B, n, chunk, C, h, w) at noise `level` (B,) → tokens (B, n, chunk*hp*wp, D)."""
+        b, n, k, c, h, w = z.shape
+        p = self.patch
+        x = z.reshape(b, n, k, c, h // p, p, w // p, p).permute(0, 1, 2, 4, 6, 3, 5, 7).reshape(b, n, k, (h // p) * (w // p), c * p * p)
+        x = self.patch_in(x)  # (B, n, k, S, D)
+        x = x + self._common(b, n, h // p, w // p, camera, next_camera, x.device, k)
+        lvl = self.level_mlp(timestep_embedding(level, x.shape[-1]))  # (B, D)
+        x = x + lvl[:, None, None, None] + self.type_emb.weight[TYPES["chunk"]]
+        return x.reshape(b, n, k * x.shape[3], -1)
+
+    def _common(self, b, n, hp, wp, camera, next_camera, device, k: int | None = None) -> torch.Tensor:
+        """Position, frame-in-chunk and camera embeddings (B or 1, n, k, S, D)."""
+        k, d = k or self.cfg.chunk, self.cfg.backbone.width
+        e = _sincos_2d(hp, wp, d, device)[None, None, None] + self.frame_emb.weight[:k][None, None, :, None]  # (1,1,k,S,D)
+        if camera is not None:
+            e = e + self.camera_in(camera.reshape(b, n, k, -1))[:, :, :, None]
+        if next_camera is not None:
+            e = e + self.next_camera_in(next_camera.reshape(b, n, k, -1))[:, :, :, None]
+        return e
+
+    def _bos_tokens(self, b: int, hp: int, wp: int, next_camera: torch.Tensor | None, device) -> torch.Tensor:
+        e = self._common(b, 1, hp, wp, None, next_camera, device) + self.bos + self.type_emb.weight[TYPES["bos"]]
+        return e.expand(b, 1, self.cfg.chunk, hp * wp, -1).reshape(b, self.cfg.chunk * hp * wp, -1)
+
+    def _prefix(self, cond: Conditions, hp: int, wp: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Prefix tokens (B, Lp, D), their relative-bias ids (Lp,), and a key-padding mask (B, Lp)."""
+        b = cond.text.shape[0]
+        dev = cond.text.device
+        toks = [self.text_in(cond.text) + self.type_emb.weight[TYPES["text"]]]
+        rel = [torch.full((cond.text.shape[1],), PREFIX, device=dev)]
+        pad = [cond.text_mask]
+        for frame, lat in cond.keyframes:
+            z = lat[:, None, None]  # (B, 1, 1, C, h, w)
+            x = self._chunk_tokens(z, torch.zeros(b, device=dev), None, None)[:, 0]  # (B, S, D)
+            x = x + self.frame_emb.weight[frame % self.cfg.chunk] - self.frame_emb.weight[0]
+            x = x + self.type_emb.weight[TYPES["keyframe"]] - self.type_emb.weight[TYPES["chunk"]]
+            toks.append(x)
+            rel.append(torch.full((x.shape[1],), frame // self.cfg.chunk + 1, device=dev))  # block id of its chunk
+            pad.append(torch.ones(b, x.shape[1], dtype=torch.bool, device=dev))
+        if cond.brush is not None:
+            x = self.brush_in(cond.brush.reshape(b, hp * wp, BRUSH_DIM)) + _sincos_2d(hp, wp, self.cfg.backbone.width, dev) + self.type_emb.weight[TYPES["brush"]]
+            toks.append(x)
+            rel.append(torch.full((hp * wp,), PREFIX, device=dev))
+            pad.append(torch.ones(b, hp * wp, dtype=torch.bool, device=dev))
+        return torch.cat(toks, 1), torch.cat(rel), torch.cat(pad, 1)
+
+    # ------------------------------------------------------------------------------------ training
+    def loss(self, latents: torch.Tensor, cond: Conditions, context_level: torch.Tensor) -> torch.Tensor:
+        """Diffusion loss of every chunk of latents (B, T, C, h, w) given conditions (teacher forcing)."""
+        b, T, c, h, w = latents.shape
+        k = self.cfg.chunk
+        n = T // k
+        hp, wp = h // self.patch, w // self.patch
+        z = latents[:, : n * k].reshape(b, n, k, c, h, w)
+        noisy = torch.lerp(z, torch.randn_like(z), context_level[:, None, None, None, None, None])
+        cam = cond.camera[:, : n * k].reshape(b, n, k, -1) if cond.camera is not None else None
+        ctx = self._chunk_tokens(noisy[:, : n - 1], context_level, cam[:, : n - 1] if cam is not None else None, cam[:, 1:] if cam is not None else None)
+        bos = self._bos_tokens(b, hp, wp, cam[:, :1] if cam is not None else None, latents.device)
+        prefix, prel, pad = self._prefix(cond, hp, wp)
+        s = k * hp * wp
+        x = torch.cat([prefix, bos, ctx.reshape(b, (n - 1) * s, -1)], 1)  # (B, Lp + n*s, D)
+        ids = torch.cat([torch.full_like(prel, PREFIX), torch.arange(n, device=x.device).repeat_interleave(s)])
+        rel = torch.cat([prel, torch.arange(n, device=x.device).repeat_interleave(s)])
+        out = self.backbone(x, ids, rel, valid=torch.cat([pad, torch.ones(b, x.shape[1] - pad.shape[1], dtype=torch.bool, device=x.device)], 1))[:, prefix.shape[1] :]  # (B, n*s, D)
+        cmap, cvec = self._decoder_cond(out.reshape(b * n, s, -1), hp, wp)
+        return self.decoder.loss(z.reshape(b * n, k * c, h, w), cmap, cvec)
+
+    def _decoder_cond(self, out: torch.Tensor, hp: int, wp: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Backbone block outputs (M, chunk*S, D) → map (M, chunk*D, hp, wp) and pooled vector (M, D)."""
+        m, _, d = out.shape
+        cmap = out.reshape(m, self.cfg.chunk, hp, wp, d).permute(0, 1, 4, 2, 3).reshape(m, self.cfg.chunk * d, hp, wp)
+        return cmap.float(), out.mean(1).float()
+
+    # ------------------------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def stream(
+        self,
+        cond: Conditions,
+        num_chunks: int,
+        latent_hw: tuple[int, int],
+        steps: int = 4,
+        generator: torch.Generator | None = None,
+        context: torch.Tensor | None = None,
+        source: torch.Tensor | None = None,
+        strength: float = 0.7,
+    ) -> Iterator[torch.Tensor]:
+        """Yield latent chunks (B, chunk, C, h, w) one at a time.
+
+        context: real latents (B, Tc, C, h, w) to continue from (Extend), written into the cache first.
+        source: latents (B, T, C, h, w) to restyle chunk by chunk (video-to-video, SDEdit at `strength`).
+        """
+        cfgb = self.cfg.backbone
+        b = cond.text.shape[0]
+        k, c = self.cfg.chunk, self.tokenizer.channels
+        h, w = latent_hw
+        hp, wp = h // self.patch, w // self.patch
+        s = k * hp * wp
+        dev = cond.text.device
+        level = torch.full((b,), self.cfg.decoder.context_noise, device=dev)
+        cache = self.backbone.empty_cache(b, dev, cond.text.dtype)
+        prefix, prel, pad = self._prefix(cond, hp, wp)
+        self.backbone.step(prefix, torch.full_like(prel, PREFIX), prel, cache, valid=pad)
+        cam = cond.camera
+        n_ctx = 0 if context is None else context.shape[1] // k
+        total = n_ctx + num_chunks
+
+        def cam_of(j: int) -> torch.Tensor | None:  # camera of chunk j (0-based over the whole video)
+            if cam is None:
+                return None
+            lo = min(j * k, cam.shape[1] - k)
+            return cam[:, lo : lo + k][:, None]
+
+        block = self._bos_tokens(b, hp, wp, cam_of(0), dev)
+        kf = {f: lat for f, lat in cond.keyframes}
+        for j in range(total):
+            ids = torch.full((s,), j, device=dev)
+            out = self.backbone.step(block, ids, ids, cache)  # conditions chunk j
+            cache.trim(j, cfgb.window, 0)
+            if j < n_ctx:
+                x = context[:, j * k : (j + 1) * k]
+            else:
+                cmap, cvec = self._decoder_cond(out, hp, wp)
+                known, mask = self._known(kf, j, b, (c, h, w), dev)
+                noise = torch.randn((b, k * c, h, w), generator=generator, device=dev)
+                start = 1.0
+                if source is not None:  # SDEdit: start from the source chunk noised to `strength`
+                    src = source[:, j * k : (j + 1) * k].reshape(b, k * c, h, w)
+                    noise, start = torch.lerp(src, noise, strength), strength
+                x = self.decoder.sample(cmap, cvec, (b, k * c, h, w), steps, known=known, known_mask=mask, noise=noise, start=start)
+                x = x.reshape(b, k, c, h, w)
+                yield x
+            noisy = torch.lerp(x, torch.randn(x.shape, generator=generator, device=dev), self.cfg.decoder.context_noise)
+            block = self._chunk_tokens(noisy[:, None].to(prefix.dtype), level, cam_of(j), cam_of(j + 1))[:, 0]
+
+    def _known(self, kf: dict, j: int, b: int, chw: tuple[int, int, int], dev) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Keyframe latents inside chunk j (replacement targets) and their mask, or (None, None)."""
+        k = self.cfg.chunk
+        inside = [(f - j * k, lat) for f, lat in kf.items() if j * k <= f < (j + 1) * k]
+        if not inside:
+            return None, None
+        c, h, w = chw
+        known = torch.zeros(b, k, c, h, w, device=dev)
+        mask = torch.zeros(1, k, 1, 1, 1, device=dev)
+        for i, lat in inside:
+            known[:, i] = lat
+            mask[:, i] = 1.0
+        return known.reshape(b, k * c, h, w), mask.expand(1, k, c, 1, 1).reshape(1, k * c, 1, 1)
+
+    def num_params(self) -> dict[str, int]:
+        count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+        return {"tokenizer": count(self.tokenizer), "backbone": count(self.backbone), "decoder": count(self.decoder), "total": count(self)}
+

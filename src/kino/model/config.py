@@ -1,0 +1,99 @@
+"""Frozen configs for every component of the A2D model, and the preset registry.
+
+One dataclass per component (style.md); a preset names a full ModelConfig. Checkpoints store
+`ModelConfig.to_json()` in their safetensors metadata, so they load with zero flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+__all__ = ["TokenizerConfig", "BackboneConfig", "DecoderConfig", "ModelConfig", "PRESETS", "preset"]
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """Per-frame video tokenizer: `pixel` (identity) or `conv` (a small autoencoder, `down`x spatial)."""
+
+    kind: str = "conv"
+    down: int = 8
+    channels: int = 8  # latent channels
+    width: int = 64  # widest conv layer of the autoencoder
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """Block-causal transformer over [text | controls | keyframes | BOS | chunk_1 | ...]."""
+
+    width: int = 256
+    depth: int = 6
+    heads: int = 4
+    patch: int = 2  # latent patch per token
+    window: int = 8  # chunks kept in the rolling KV window (plus the permanent sink)
+    max_text: int = 32
+    mlp_ratio: float = 4.0
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """Per-chunk convolutional U-Net that owns the diffusion (flow matching, shortcut steps)."""
+
+    channels: tuple[int, ...] = (64, 128, 128)
+    blocks: int = 1
+    time_shift: float = 1.0  # t' = s t / (1 + (s - 1) t): >1 spends more steps at high noise
+    context_noise: float = 0.05  # noise level the backbone's clean context is written at
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The whole A2D model."""
+
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    chunk: int = 2  # frames per chunk
+    fps: int = 16
+    max_frames: int = 2048  # temporal positions are relative to the window, this only bounds requests
+    text_dim: int = 384  # MiniLM token states
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        d = json.loads(text)
+        dec = d.pop("decoder")
+        dec["channels"] = tuple(dec["channels"])
+        return cls(tokenizer=TokenizerConfig(**d.pop("tokenizer")), backbone=BackboneConfig(**d.pop("backbone")), decoder=DecoderConfig(**dec), **d)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # CPU default: latent 16x16x8 per 128x128 frame, 64 tokens per frame
+    "tiny": ModelConfig(),
+    # GPU presets: same code, wider and deeper
+    "small": ModelConfig(backbone=BackboneConfig(width=512, depth=12, heads=8), decoder=DecoderConfig(channels=(128, 256, 256), blocks=2)),
+    "base": ModelConfig(
+        tokenizer=TokenizerConfig(channels=16, width=128),
+        backbone=BackboneConfig(width=768, depth=16, heads=12, window=16),
+        decoder=DecoderConfig(channels=(192, 384, 384), blocks=2),
+    ),
+    "large": ModelConfig(
+        tokenizer=TokenizerConfig(channels=16, width=192),
+        backbone=BackboneConfig(width=1024, depth=24, heads=16, window=16),
+        decoder=DecoderConfig(channels=(256, 512, 512), blocks=3),
+    ),
+    # test-only: the real classes at toy width
+    "test": ModelConfig(
+        tokenizer=TokenizerConfig(channels=4, width=16),
+        backbone=BackboneConfig(width=32, depth=2, heads=2, window=3, max_text=8),
+        decoder=DecoderConfig(channels=(16, 32), blocks=1),
+    ),
+}
+
+
+def preset(name: str) -> ModelConfig:
+    if name not in PRESETS:
+        raise ValueError(f"preset: unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]
