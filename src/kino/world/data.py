@@ -56,6 +56,7 @@ class Sample:
     frames: np.ndarray
     truth: dict
     clip: Clip | None = None  # kept only when asked (maps need the layers)
+    instance0: np.ndarray | None = None  # (H, W) int16 object ids of frame 0 (motion-brush regions)
 
 
 def sample_seed(spec: DataSpec, index: int) -> int:
@@ -72,7 +73,7 @@ def make_sample(index: int, spec: DataSpec, keep_clip: bool = False) -> Sample:
     tracks = measure_tracks(clip)
     truth = ground_truth(clip, captions(clip, tracks))
     truth["index"], truth["seed"] = index, seed
-    return Sample(index, clip.frames, truth, clip if keep_clip else None)
+    return Sample(index, clip.frames, truth, clip if keep_clip else None, clip.layers[0].instance.astype(np.int16))
 
 
 def _work(args: tuple[int, DataSpec]) -> Sample:

@@ -156,7 +156,7 @@ def _topple(pk, ood_pair, ood_speed):
     kind_ood = ood_pair and pk.chance(0.5)
     box = Body(pk.id(), "box", pk.color("box", kind_ood), (d * pk.uniform(0.0, 1.0), hy, z), (hx, hy, pk.uniform(0.12, 0.2)), pattern=pk.choice(PATTERNS), material=pk.choice(("wood", "ice")))
     r = pk.uniform(0.32, 0.4)
-    ball = _ball(pk, ood_pair and not kind_ood, -d * pk.uniform(1.8, 2.8), z, (d * pk.speed(ood_speed) * 1.2, 0.0, 0.0), r=r, material="metal")
+    ball = _ball(pk, ood_pair and not kind_ood, -d * pk.uniform(1.8, 2.8), z, (d * pk.speed(ood_speed), 0.0, 0.0), r=r, material="metal")
     return [ball, box], []
 
 
@@ -166,10 +166,10 @@ def _occlude(pk, ood_pair, ood_speed):
     half = (pk.uniform(0.6, 1.0) if wide else pk.uniform(0.25, 0.45), pk.uniform(0.9, 1.4), 0.15)
     kind = "wall" if wide else "pillar"
     screen = Body(pk.id(), kind, "brown" if pk.chance(0.6) else pk.color(kind), (pk.uniform(-0.6, 0.6), half[1], pk.uniform(-2.5, -1.5)), half, pattern=pk.choice(("solid", "stripes")), material="wood")
-    if pk.chance(0.3):
+    if pk.chance(0.3) and not (ood_pair or ood_speed):  # held-out scenes keep the (held-out) ball
         ch = _person(pk, x=-d * 3.2, z=pk.uniform(0.5, 1.5), facing=d, actions=(Action("walk", 0.0, 10.0, pk.uniform(1.2, 1.8)),))
         return [screen], [ch]
-    ball = _ball(pk, ood_pair, -d * pk.uniform(2.2, 3.0), pk.uniform(0.0, 1.5), (d * pk.speed(ood_speed) * 1.1, 0.0, 0.0), material=pk.choice(("metal", "ice")))
+    ball = _ball(pk, ood_pair, -d * pk.uniform(2.2, 3.0), pk.uniform(0.0, 1.5), (d * pk.speed(ood_speed), 0.0, 0.0), material=pk.choice(("metal", "ice")))
     return [screen, ball], []
 
 
@@ -181,7 +181,7 @@ def _ledge(pk, ood_pair, ood_speed):
     cx = -d * pk.uniform(0.8, 1.6)
     plat = Body(pk.id(), "platform", "brown", (cx, top / 2, z), half, material="wood")
     r = pk.uniform(0.18, 0.3)
-    ball = _ball(pk, ood_pair, cx - d * half[0] * 0.6, z, (d * pk.speed(ood_speed) * 0.8, 0.0, 0.0), y=top + r, r=r)
+    ball = _ball(pk, ood_pair, cx - d * half[0] * 0.6, z, (d * pk.speed(ood_speed), 0.0, 0.0), y=top + r, r=r)
     return [plat, ball], []
 
 

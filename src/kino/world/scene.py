@@ -259,11 +259,11 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         sub = _NESTED.get((cls.__name__, key))
-        if sub is not None and isinstance(value, list):
+        if sub is not None and isinstance(value, (list, tuple)):
             kwargs[key] = tuple(_build(sub, v, f"{where}.{key}[{i}]") for i, v in enumerate(value))
         elif sub is not None:
             kwargs[key] = _build(sub, value, f"{where}.{key}")
-        elif isinstance(value, list):
+        elif isinstance(value, (list, tuple)):
             kwargs[key] = tuple(value)
         else:
             kwargs[key] = value

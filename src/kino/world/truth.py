@@ -82,6 +82,8 @@ def visibility_events(clip: Clip, tracks: dict[int, dict[str, np.ndarray]]) -> l
     """occluded / emerged (behind something, while in frame) and exit_frame / enter_frame events."""
     events = []
     fps = clip.scene.fps
+    ids, pos, _ = _anchor_positions(clip)
+    centres = {oid: pos[:, j] for j, oid in enumerate(ids)}
     for oid, tr in tracks.items():
         vis, inside = tr["visible"], tr["in_frame"]
         state = None
@@ -99,8 +101,9 @@ def visibility_events(clip: Clip, tracks: dict[int, dict[str, np.ndarray]]) -> l
                 kind = {("seen", "hidden"): "occluded", ("hidden", "seen"): "emerged", ("seen", "out"): "exit_frame", ("out", "seen"): "enter_frame"}.get((state, new))
                 if kind:
                     objects: tuple[int, ...] = (oid,)
-                    if kind == "occluded":
-                        x, y = np.clip(tr["xy"][f].astype(int), 0, [clip.scene.width - 1, clip.scene.height - 1])
+                    if kind == "occluded":  # the occluder: what the instance map shows at the hidden centre
+                        u, v, _ = clip.cameras[f].project(centres[oid][f])
+                        x, y = int(np.clip(u, 0, clip.scene.width - 1)), int(np.clip(v, 0, clip.scene.height - 1))
                         by = int(clip.layers[f].instance[y, x])
                         objects = (oid, by) if by not in (0, oid) else (oid,)
                     events.append(Event(kind, f, f / fps, objects))

@@ -1,0 +1,290 @@
+"""`kino train`: the tokenizer stage, then backbone + decoder, on streamed Kino World clips.
+
+Resumable (`--resume` continues from DIR/state.pt), time-boxed (`--minutes`), checkpointing every few
+minutes as safetensors (EMA weights, config in the metadata) plus a loss-curve PNG. Runs unchanged
+under `torchrun` (DDP; gloo on CPU, nccl on GPU): each rank streams different clips, rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from kino.model.a2d import A2D, BRUSH_DIM, Conditions, camera_features
+from kino.model.checkpoint import save_checkpoint
+from kino.model.config import preset
+from kino.model.text import text_encoder
+from kino.world.data import DataSpec, Sample, WorldStream
+
+__all__ = ["TrainConfig", "train", "main", "batch_from_samples"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "tiny"
+    out: str = "runs/tiny"
+    minutes: float = 30.0
+    tokenizer_share: float = 0.15  # of the time budget spent on the tokenizer stage (fresh runs)
+    batch: int = 4
+    lr: float = 1e-3
+    warmup: int = 100
+    ema: float = 0.999
+    seconds: float = 2.0
+    fps: int = 16
+    sizes: tuple[tuple[int, int], ...] = ((128, 128), (224, 128), (128, 224))
+    workers: int = 1
+    seed: int = 0
+    save_minutes: float = 5.0
+    device: str = "cpu"
+    p_drop_text: float = 0.1
+    p_keyframe: float = 0.5
+    p_camera: float = 0.5
+    p_brush: float = 0.3
+
+
+# ------------------------------------------------------------------------------------------- data
+def _frames(samples: list[Sample], device) -> torch.Tensor:
+    x = torch.from_numpy(np.stack([s.frames for s in samples])).to(device)  # (B, T, H, W, 3) uint8
+    return x.permute(0, 1, 4, 2, 3).float().div(127.5).sub(1.0)  # (B, T, 3, H, W) in [-1, 1]
+
+
+def _camera(truth: dict) -> torch.Tensor:
+    cams = truth["camera"]
+    R = torch.tensor([c["R"] for c in cams], dtype=torch.float32)
+    t = torch.tensor([c["t"] for c in cams], dtype=torch.float32)
+    f = torch.tensor([c["focal_px"] for c in cams], dtype=torch.float32)
+    focus = torch.tensor([c["focus"] for c in cams], dtype=torch.float32)
+    ap = torch.tensor([c["aperture"] for c in cams], dtype=torch.float32)
+    return camera_features(R, t, f, focus, ap)
+
+
+def brush_grid(truth: dict, instance0: np.ndarray, hp: int, wp: int) -> torch.Tensor:
+    """Motion-brush tokens (hp, wp, BRUSH_DIM) from frame-0 instance ids and ground-truth tracks."""
+    h, w = instance0.shape
+    fps = truth["fps"]
+    grid = torch.zeros(hp, wp, BRUSH_DIM)
+    moving = np.zeros((h, w), bool)
+    for obj in truth["objects"]:
+        mask = instance0 == obj["id"]
+        track = np.array(obj["track"])
+        seen = np.flatnonzero(track[:, 2] > 0.05)
+        if not mask.any() or seen.size < 2:
+            continue
+        last = seen[-1]
+        d = (track[last, :2] - track[0, :2]) / (last / fps)
+        if np.hypot(*d) * last / fps < 4.0:
+            continue
+        cover = torch.from_numpy(mask.reshape(hp, h // hp, wp, w // wp).mean(axis=(1, 3))).float()
+        grid[..., 0] = torch.maximum(grid[..., 0], cover)
+        grid[..., 2] += cover * float(d[0]) / w  # frame widths per second
+        grid[..., 3] += cover * float(d[1]) / h
+        moving |= mask
+    grid[..., 1] = torch.from_numpy((~moving).reshape(hp, h // hp, wp, w // wp).mean(axis=(1, 3))).float()
+    return grid
+
+
+def batch_from_samples(model: A2D, samples: list[Sample], cfg: TrainConfig, rng: random.Random, device) -> tuple[torch.Tensor, Conditions]:
+    """Latents (B, T, C, h, w) and randomly dropped conditions for one batch."""
+    frames = _frames(samples, device)
+    with torch.no_grad():
+        lat = model.tokenizer.encode(frames)
+    b, T = lat.shape[:2]
+    prompts = ["" if rng.random() < cfg.p_drop_text else rng.choice(s.truth["captions"]) for s in samples]
+    states, mask = text_encoder().encode([p or "." for p in prompts])
+    for i, p in enumerate(prompts):
+        if not p:
+            mask[i] = False
+            mask[i, 0] = True  # one (zeroed) token keeps attention well defined
+            states[i] = 0
+    cond = Conditions(text=states.to(device), text_mask=mask.to(device))
+    if rng.random() < cfg.p_camera:
+        cond.camera = torch.stack([_camera(s.truth) for s in samples]).to(device)
+    if rng.random() < cfg.p_keyframe:  # i2v (frame 0) most often, else any frame, sometimes two
+        picks = {0} if rng.random() < 0.5 else {rng.randrange(T)}
+        if rng.random() < 0.3:
+            picks.add(rng.randrange(T))
+        cond.keyframes = [(f, lat[:, f]) for f in sorted(picks)]
+    if rng.random() < cfg.p_brush and all(s.instance0 is not None for s in samples):
+        hp, wp = lat.shape[-2] // model.patch, lat.shape[-1] // model.patch
+        cond.brush = torch.stack([brush_grid(s.truth, s.instance0, hp, wp) for s in samples]).to(device)
+    return lat, cond
+
+
+def _batches(stream, batch: int):
+    """Group streamed samples by frame size (aspect buckets) into equal-shape batches."""
+    queues: dict[tuple, list[Sample]] = defaultdict(list)
+    for s in stream:
+        q = queues[s.frames.shape]
+        q.append(s)
+        if len(q) == batch:
+            yield list(q)
+            q.clear()
+
+
+# ------------------------------------------------------------------------------------------- loop
+def _plot(history: dict[str, list[tuple[int, float]]], path: Path) -> None:
+    """Loss curves as a PNG (log-scale y), drawn with Pillow."""
+    from PIL import Image, ImageDraw
+
+    w, h, pad = 640, 360, 40
+    img = Image.new("RGB", (w, h), "white")
+    draw = ImageDraw.Draw(img)
+    colors = [(200, 40, 40), (40, 80, 200), (40, 150, 60)]
+    for ci, (name, pts) in enumerate(sorted(history.items())):
+        if len(pts) < 2:
+            continue
+        xs = np.array([p[0] for p in pts], float)
+        ys = np.log10(np.maximum([p[1] for p in pts], 1e-8))
+        k = max(1, len(ys) // 200)  # smooth for readability
+        ys = np.convolve(ys, np.ones(k) / k, mode="valid")
+        xs = xs[: len(ys)]
+        lo, hi = ys.min(), ys.max() + 1e-6
+        px = pad + (xs - xs.min()) / max(xs.max() - xs.min(), 1) * (w - 2 * pad)
+        py = h - pad - (ys - lo) / (hi - lo) * (h - 2 * pad)
+        draw.line(list(zip(px.tolist(), py.tolist(), strict=True)), fill=colors[ci % 3], width=2)
+        draw.text((pad, 8 + 14 * ci), f"{name}: log10 loss {lo:.2f}..{hi:.2f}, steps {int(xs.min())}..{int(xs.max())}", fill=colors[ci % 3])
+    img.save(path)
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Run (or continue) training for cfg.minutes of wall time; return the checkpoint path."""
+    distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    rank = 0
+    if distributed:
+        dist.init_process_group("nccl" if cfg.device == "cuda" else "gloo")
+        rank = dist.get_rank()
+    device = torch.device(cfg.device if cfg.device != "cuda" else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed + rank)
+    rng = random.Random(cfg.seed * 7919 + rank)
+    model = A2D(preset(cfg.preset)).to(device)
+    state_path = out / "state.pt"
+    state = {"stage": "tokenizer", "step": 0, "tok_step": 0, "seconds": 0.0, "history": {}, "data_index": 0}
+    if resume and state_path.is_file():
+        ck = torch.load(state_path, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        state = ck["state"]
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    if resume and state_path.is_file():
+        ema.load_state_dict(ck["ema"])
+    tok_params = list(model.tokenizer.parameters())
+    gen_params = [p for n, p in model.named_parameters() if not n.startswith("tokenizer.")]
+    opt_tok = torch.optim.AdamW(tok_params, lr=cfg.lr, weight_decay=0.0) if tok_params else None
+    opt = torch.optim.AdamW(gen_params, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
+    if resume and state_path.is_file():
+        opt.load_state_dict(ck["opt"])
+        if opt_tok is not None and ck.get("opt_tok"):
+            opt_tok.load_state_dict(ck["opt_tok"])
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if distributed else model
+    spec = DataSpec(split="train", fps=cfg.fps, seconds=cfg.seconds, seed=cfg.seed * 1000 + rank, sizes=cfg.sizes)
+    stream = WorldStream(spec, start=state["data_index"], workers=cfg.workers)
+    history = defaultdict(list, {k: [tuple(p) for p in v] for k, v in state["history"].items()})
+    t_start, t_saved = time.time(), time.time()
+    seconds_before = state["seconds"]
+    budget = cfg.minutes * 60
+    tok_budget = cfg.tokenizer_share * budget if state["stage"] == "tokenizer" and opt_tok is not None else 0.0
+    if opt_tok is None:
+        state["stage"] = "a2d"
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+    def save() -> Path:
+        if rank != 0:
+            return out / "model.safetensors"
+        state["history"] = {k: list(v) for k, v in history.items()}
+        tmp = out / ".state.pt.tmp"
+        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "opt_tok": opt_tok.state_dict() if opt_tok else None, "state": state, "config": cfg.__dict__}, tmp)
+        os.replace(tmp, state_path)
+        _plot(history, out / "loss.png")
+        (out / "progress.json").write_text(json.dumps({k: v for k, v in state.items() if k != "history"}, indent=1))
+        return save_checkpoint(ema, out / "model.safetensors", steps=state["step"], tokenizer_steps=state["tok_step"], train_seconds=round(state["seconds"]), preset=cfg.preset, recipe=cfg.__dict__)
+
+    for samples in _batches(stream, cfg.batch):
+        elapsed = time.time() - t_start
+        if elapsed >= budget:
+            break
+        state["data_index"] += len(samples) * (int(os.environ.get("WORLD_SIZE", 1)))
+        if state["stage"] == "tokenizer":
+            frames = _frames(samples, device).flatten(0, 1)
+            frames = frames[torch.randperm(frames.shape[0], device=device)[: cfg.batch * 8]]
+            with autocast:
+                loss, _ = model.tokenizer.loss(frames)
+            opt_tok.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(tok_params, 1.0)
+            opt_tok.step()
+            state["tok_step"] += 1
+            history["tokenizer"].append((state["tok_step"], float(loss)))
+            if elapsed >= tok_budget:
+                state["stage"] = "a2d"
+                model.tokenizer.requires_grad_(False)
+        else:
+            lr = cfg.lr * min(1.0, (state["step"] + 1) / cfg.warmup)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            lat, cond = batch_from_samples(model, samples, cfg, rng, device)
+            level = torch.rand(lat.shape[0], device=device) * 2 * model.cfg.decoder.context_noise
+            with autocast:
+                loss = ddp_model.module.loss(lat, cond, level) if distributed else model.loss(lat, cond, level)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if distributed:  # DDP's reducer hooks only see forward(); average grads by hand for .loss()
+                for p in gen_params:
+                    if p.grad is not None:
+                        dist.all_reduce(p.grad)
+                        p.grad /= dist.get_world_size()
+            if math.isfinite(float(loss)):
+                torch.nn.utils.clip_grad_norm_(gen_params, 1.0)
+                opt.step()
+            state["step"] += 1
+            history["a2d"].append((state["step"], float(loss)))
+        with torch.no_grad():  # EMA (the tokenizer is copied outright: it is frozen after stage 1)
+            decay = cfg.ema if state["stage"] == "a2d" else 0.0
+            for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+                pe.lerp_(pm, 1 - decay)
+            for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
+                be.copy_(bm)
+        now = time.time()
+        state["seconds"] = seconds_before + now - t_start  # wall time across resumed runs
+        if now - t_saved > cfg.save_minutes * 60:
+            save()
+            t_saved = now
+    path = save()
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="kino train", description="Train a Kino A2D model on streamed Kino World clips.")
+    p.add_argument("--preset", default="tiny", help="model preset (tiny, small, base, large, test)")
+    p.add_argument("--out", default=None, help="run folder (default runs/<preset>)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
+    p.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget of this invocation")
+    p.add_argument("--batch", type=int, default=4, help="clips per step (per process)")
+    p.add_argument("--seconds", type=float, default=2.0, help="training clip length")
+    p.add_argument("--size", action="append", default=None, help="aspect bucket WxH (repeatable; default 128x128, 224x128, 128x224)")
+    p.add_argument("--workers", type=int, default=1, help="data render processes")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--tokenizer-share", type=float, default=0.15, help="share of a fresh run's time for the tokenizer stage")
+    p.add_argument("--save-minutes", type=float, default=5.0, help="checkpoint interval")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    a = p.parse_args(argv)
+    sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in a.size) if a.size else TrainConfig.sizes
+    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, seed=a.seed, tokenizer_share=a.tokenizer_share, save_minutes=a.save_minutes, device=a.device)
+    print(train(cfg, resume=a.resume))
+    return 0
