@@ -200,3 +200,12 @@ def test_substeps_keep_fast_balls_from_tunnelling():
     fast = Body(2, "ball", "red", (-2.0, 0.3, 0.0), (0.15, 0.15, 0.15), (12.0, 0.0, 0.0), material="metal")
     m = simulate(Scene(bodies=(wall, fast), fps=8, seconds=1.0))
     assert m.positions[:, 1, 0].max() < 0.0
+
+
+def test_a_turn_reverses_the_walking_direction():
+    ch = Character(5, (0.0, 0.0, 0.0), facing=1, actions=(Action("walk", 0.0, 3.0, 1.0), Action("turn", 1.0, 0.4)))
+    m = simulate(Scene(characters=(ch,), fps=10, seconds=3.0))
+    x = m.char_positions[:, 0, 0]
+    assert x[12] == pytest.approx(1.2, abs=1e-9)  # the turn's midpoint
+    assert x[-1] == pytest.approx(1.2 - 1.7, abs=1e-9)  # walked back after turning
+    assert m.char_facing[-1, 0] == -1.0 and m.char_velocities[-1, 0, 0] == -1.0

@@ -213,13 +213,10 @@ def _events(w: _World) -> list[Fact]:
             fact = Fact("event", ids, t, frame=f)
         elif t == "topple":
             fact = Fact("event", (ids[1], ids[0]), "topple", frame=f)
-        elif t == "occluded" and ids[0] not in hidden:
-            by = ids[1] if len(ids) > 1 else _occluder(w, ids[0], f)
-            if by is not None and by in w.seen:
-                hidden.add(ids[0])
-                mover = w.speed(ids[0], f - 1) > MOVING  # else the occluder moved in front of it
-                pair, name = ((ids[0], by), "occlude") if mover else ((by, ids[0]), "pass_front")
-                fact = Fact("event", pair, name, frame=f)
+        elif t == "occluded" and ids[0] not in hidden and len(ids) == 2 and ids[1] in w.seen:  # else: behind what?
+            hidden.add(ids[0])
+            moving = w.speed(ids[0], f - 1) > MOVING  # else the occluder moved in front of it
+            fact = Fact("event", ids if moving else ids[::-1], "occlude" if moving else "pass_front", frame=f)
         elif t == "emerged" and ids[0] in hidden and w.speed(ids[0], f - 1) > MOVING:
             fact = Fact("event", ids, "emerge", frame=f)
         elif t in ("exit_frame", "enter_frame") and w.speed(ids[0], f - 1) > MOVING and ids[0] in w.seen:
@@ -232,19 +229,6 @@ def _events(w: _World) -> list[Fact]:
     for oid, frames in bounces.items():
         out.append(Fact("event", (oid,), "bounce_many" if len(frames) >= 3 else "bounce", frame=frames[0]))
     return sorted(out + _descents(w), key=lambda x: x.frame)
-
-
-def _occluder(w: _World, oid: int, f: int) -> int | None:
-    """The nearest object covering where `oid` is at frame f (truth.py does not always name it)."""
-    cam, inst = w.clip.cameras[f], w.clip.layers[f].instance
-    u, v, z = cam.project(w.pos[oid][f])
-    r = max(2, int(np.sqrt(w.clip.layers[f].own_area.get(oid, 4.0) / np.pi)))
-    x0, y0 = int(u) - r, int(v) - r
-    win = inst[max(y0, 0):max(y0 + 2 * r + 1, 0), max(x0, 0):max(x0 + 2 * r + 1, 0)].ravel()
-    ids, counts = np.unique(win[(win != 0) & (win != oid)], return_counts=True)
-    near = [(c, int(i)) for i, c in zip(ids, counts, strict=True)
-            if int(i) in w.pos and cam.project(w.pos[int(i)][f])[2] < z]
-    return max(near)[1] if near else None
 
 
 def _descents(w: _World) -> list[Fact]:

@@ -105,33 +105,45 @@ def body_mass(b: Body) -> float:
 
 # ------------------------------------------------------------------------------------------- characters
 def character_state(c: Character, t: float, gravity: float) -> tuple[list[float], list[float], float, float]:
-    """Feet position, velocity, facing in [-1, 1] and walk phase of a character at time t (closed form)."""
+    """Feet position, velocity, facing in [-1, 1] and walk phase of a character at time t (closed form).
+
+    Walking follows the current facing: a turn flips the walking direction at its midpoint.
+    """
     x, y, z = c.position
+    acts = sorted(c.actions, key=lambda a: a.start)
+    flips = sorted(a.start + a.duration / 2 for a in acts if a.kind == "turn")
+
+    def heading(at: float) -> float:
+        return float(c.facing) * (-1.0) ** sum(1 for f in flips if f <= at)
+
+    def travel(a0: float, a1: float, speed: float) -> float:
+        """Signed distance walked at `speed` over [a0, a1], split at the turn midpoints."""
+        cuts = [a0] + [f for f in flips if a0 < f < a1] + [a1]
+        return sum(speed * heading(lo) * (hi - lo) for lo, hi in zip(cuts[:-1], cuts[1:], strict=True))
+
     facing = float(c.facing)
-    phase = 0.0
-    vx = vy = 0.0
-    for a in sorted(c.actions, key=lambda a: a.start):
+    phase = vx = vy = 0.0
+    for a in acts:
         if t <= a.start:
             break
         dur = _jump_time(a, gravity) if a.kind == "jump" else a.duration
-        tau = min(t - a.start, dur)
-        sign = 1.0 if facing >= 0 else -1.0
-        if a.kind == "walk":
-            x += sign * a.speed * tau
-            phase += a.speed * tau / 0.9 * 2 * math.pi  # stride 0.9 m per cycle
-            if t - a.start < dur:
-                vx += sign * a.speed
-        elif a.kind == "jump":
+        end = min(t, a.start + dur)
+        active = t < a.start + dur
+        if a.kind == "walk" or (a.kind == "jump" and a.speed > 0):
+            x += travel(a.start, end, a.speed)
+            if active:
+                vx += heading(t) * a.speed
+            if a.kind == "walk":
+                phase += a.speed * (end - a.start) / 0.9 * 2 * math.pi  # stride 0.9 m per cycle
+        if a.kind == "jump" and active:
             v0 = math.sqrt(2 * gravity * a.height) if gravity > 0 else 0.0
-            if t - a.start < dur:
-                y += v0 * tau - 0.5 * gravity * tau * tau
-                vy = v0 - gravity * tau
-            x += sign * a.speed * tau if a.speed > 0 else 0.0
-            if a.speed > 0 and t - a.start < dur:
-                vx += sign * a.speed
+            tau = t - a.start
+            y += v0 * tau - 0.5 * gravity * tau * tau
+            vy = v0 - gravity * tau
         elif a.kind == "turn":
-            frac = tau / dur
-            facing = sign * math.cos(math.pi * frac) if frac < 1 else -sign
+            frac = min((t - a.start) / a.duration, 1.0)
+            before = heading(a.start)
+            facing = before * math.cos(math.pi * frac) if frac < 1 else -before
     return [x, max(0.0, y), z], [vx, vy, 0.0], facing, phase
 
 
@@ -362,14 +374,18 @@ class _Sim:
         if lever <= hy:
             return
         inertia = box.m * ((2 * hx) ** 2 + (2 * hy) ** 2) / 3.0
-        omega = abs(impulse[0]) * lever / inertia
+        # the kinetic energy the hit gave the box becomes rotation about the edge (never more: a free-body
+        # impulse applied at a lever to a pivoted body would otherwise create energy)
+        omega = math.sqrt(box.m / inertia) * math.hypot(box.v[0], box.v[2])
         radius = math.hypot(hx, hy)
         if 0.5 * inertia * omega**2 <= box.m * self.g * (radius - hy):
             return
         side = 1.0 if impulse[0] > 0 else -1.0
-        # the pivot takes the box's momentum; its linear motion stops here
-        box.v = [0.0, 0.0, 0.0]
-        box.pivot = (box.p[0] + side * hx, box.p[1] - hy, side, 0.0, omega, math.atan2(hx, hy), radius, inertia)
+        # from here the box turns about its far bottom edge: its centre moves on a circle around it
+        alpha0 = math.atan2(hx, hy)
+        box.v = [side * radius * omega * math.cos(alpha0), radius * omega * math.sin(alpha0), 0.0]
+        box.spin = -side * omega
+        box.pivot = (box.p[0] + side * hx, box.p[1] - hy, side, 0.0, omega, alpha0, radius, inertia)
         self.event("topple", t, (box.body.id, hitter.body.id), (box.p[0], box.p[1] + hy, box.p[2]), omega)
 
     def _pivot(self, d: _Dyn, t: float) -> None:
@@ -457,13 +473,14 @@ def _character_events(scene: Scene, out: Motion) -> None:
             if a.start >= end:
                 continue
             frame = min(math.ceil(a.start * fps - 1e-9), scene.num_frames - 1)
-            feet = tuple(float(v) for v in c.position)
+            feet = tuple(float(v) for v in character_state(c, a.start, scene.gravity)[0])
             if a.kind in ("jump", "turn", "walk"):
                 out.events.append(Event(a.kind, frame, a.start, (c.id,), feet, a.speed if a.kind == "walk" else 0.0))
             if a.kind == "jump":
                 tl = a.start + _jump_time(a, scene.gravity)
                 if tl < end:
-                    out.events.append(Event("land", min(math.ceil(tl * fps - 1e-9), scene.num_frames - 1), tl, (c.id,), feet))
+                    at = tuple(float(v) for v in character_state(c, tl, scene.gravity)[0])
+                    out.events.append(Event("land", min(math.ceil(tl * fps - 1e-9), scene.num_frames - 1), tl, (c.id,), at))
 
 
 def _dust(events: list[Event], rng: np.random.Generator) -> list[Particle]:

@@ -181,7 +181,7 @@ def _ledge(pk, ood_pair, ood_speed):
     cx = -d * pk.uniform(0.8, 1.6)
     plat = Body(pk.id(), "platform", "brown", (cx, top / 2, z), half, material="wood")
     r = pk.uniform(0.18, 0.3)
-    ball = _ball(pk, ood_pair, cx - d * half[0] * 0.6, z, (d * pk.speed(ood_speed), 0.0, 0.0), y=top + r, r=r)
+    ball = _ball(pk, ood_pair, cx + d * half[0] * 0.1, z, (d * pk.speed(ood_speed), 0.0, 0.0), y=top + r, r=r)
     return [plat, ball], []
 
 
