@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="out", help="output folder (default: out)")
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.set_defaults(fn=_demo)
+    sub.add_parser("train", help="train a model on streamed Kino World clips (kino train --help)")
 
     world = sub.add_parser("world", help="Kino World: render training data and test scenes")
     wsub = world.add_subparsers(dest="world_command", required=True)
@@ -107,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:  # the trainer owns its flags (it also runs under torchrun directly)
+        from kino.train import main as train_main
+
+        return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
