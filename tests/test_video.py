@@ -8,7 +8,6 @@ import av
 import numpy as np
 import pytest
 
-from kino.io import video
 from kino.io.video import contact_sheet, read_mp4, save_png, write_mp4
 
 
@@ -108,7 +107,7 @@ def test_failed_encode_leaves_nothing(tmp_out: Path, monkeypatch: pytest.MonkeyP
             raise RuntimeError("boom mid-encode")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(video.av.VideoFrame, "from_ndarray", flaky)
+    monkeypatch.setattr(av.VideoFrame, "from_ndarray", flaky)
     with pytest.raises(RuntimeError, match="boom"):
         write_mp4(tmp_out / "clip.mp4", gradient_clip(), fps=24)
     assert calls["n"] == 3
@@ -122,7 +121,7 @@ def test_failed_overwrite_keeps_old_file(tmp_out: Path, monkeypatch: pytest.Monk
     def broken(*args: object, **kwargs: object) -> av.VideoFrame:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(video.av.VideoFrame, "from_ndarray", broken)
+    monkeypatch.setattr(av.VideoFrame, "from_ndarray", broken)
     with pytest.raises(RuntimeError):
         write_mp4(target, gradient_clip(), fps=24)
     assert target.read_bytes() == before

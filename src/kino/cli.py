@@ -54,6 +54,52 @@ def _world_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from kino.generate import GenerateRequest, Keyframe, RequestError, stream
+    from kino.io.video import write_mp4
+
+    fields: dict = {}
+    if args.request:
+        try:
+            fields = json.loads(Path(args.request).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RequestError(f"request: cannot read {args.request!r} ({exc})") from None
+        fields["keyframes"] = tuple(Keyframe(k["image"], int(k.get("frame", 0))) for k in fields.get("keyframes", []))
+    for name in ("prompt", "seconds", "fps", "ratio", "seed", "steps", "checkpoint", "strength"):
+        value = getattr(args, name, None)
+        if value is not None:
+            fields[name] = value
+    keys = list(fields.get("keyframes", ()))
+    if getattr(args, "image", None):
+        keys.append(Keyframe(args.image, 0))
+    for spec in getattr(args, "keyframe", None) or []:
+        frame, _, path = spec.partition("=")
+        if not frame.isdigit() or not path:
+            raise RequestError(f"keyframe: expected FRAME=IMAGE, got {spec!r}")
+        keys.append(Keyframe(path, int(frame)))
+    if getattr(args, "extend_video", None):
+        fields["extend"] = args.extend_video
+    if getattr(args, "v2v_video", None):
+        fields["video_to_video"] = args.v2v_video
+    req = GenerateRequest(**{**fields, "keyframes": tuple(keys)})
+    if getattr(args, "last_image", None):
+        n = max(2, int(round(req.seconds * req.fps)) // 2 * 2)
+        req = GenerateRequest(**{**req.__dict__, "keyframes": req.keyframes + (Keyframe(args.last_image, n - 1),)})
+    chunks = []
+    total = int(round(req.seconds * req.fps))
+    with tqdm(total=total, desc="generating", unit="frame", disable=args.quiet) as bar:
+        for chunk in stream(req):
+            chunks.append(chunk)
+            bar.update(len(chunk))
+    print(write_mp4(args.output, np.concatenate(chunks), req.fps))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from kino.io.video import contact_sheet, save_png, write_mp4
     from kino.world.data import DataSpec, make_sample
@@ -78,6 +124,34 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.set_defaults(fn=_demo)
     sub.add_parser("train", help="train a model on streamed Kino World clips (kino train --help)")
+
+    def gen_common(p: argparse.ArgumentParser, prompt_flag: bool) -> None:
+        if prompt_flag:
+            p.add_argument("--prompt", default=None, help="text prompt")
+        p.add_argument("--seconds", type=float, default=None, help="length in seconds (default 4)")
+        p.add_argument("--fps", type=int, default=None, help="frames per second (default 16)")
+        p.add_argument("--ratio", default=None, help="16:9, 9:16 or 1:1 (default 16:9)")
+        p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same video)")
+        p.add_argument("--steps", type=int, default=None, help="decoder steps per chunk: 1, 2, 4 or 8 (default 4)")
+        p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
+        p.add_argument("--output", default="out/kino.mp4", help="output .mp4 (default out/kino.mp4)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.set_defaults(fn=_generate)
+
+    g = sub.add_parser("generate", help="text/image/keyframes-to-video")
+    g.add_argument("prompt", nargs="?", default=None, help="text prompt")
+    g.add_argument("--image", default=None, help="first frame")
+    g.add_argument("--last-image", dest="last_image", default=None, help="last frame")
+    g.add_argument("--keyframe", action="append", help="FRAME=IMAGE, repeatable: pin an image at any frame")
+    g.add_argument("--request", default=None, help="a JSON request file (fields of GenerateRequest)")
+    gen_common(g, prompt_flag=False)
+    e = sub.add_parser("extend", help="continue a video (any source, not only Kino's)")
+    e.add_argument("extend_video", metavar="VIDEO", help="video to continue")
+    gen_common(e, prompt_flag=True)
+    v = sub.add_parser("v2v", help="restyle a video, keeping its motion")
+    v.add_argument("v2v_video", metavar="VIDEO", help="source video")
+    v.add_argument("--strength", type=float, default=None, help="0..1, how far from the source (default 0.7)")
+    gen_common(v, prompt_flag=True)
 
     world = sub.add_parser("world", help="Kino World: render training data and test scenes")
     wsub = world.add_subparsers(dest="world_command", required=True)

@@ -10,7 +10,6 @@ from fractions import Fraction
 from numbers import Integral
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
 
@@ -81,6 +80,7 @@ def _atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -
 
 def write_mp4(path: str | os.PathLike[str], frames: np.ndarray, fps: int, crf: int = 18) -> Path:
     """Encode a (T,H,W,3) uint8 RGB clip to an H.264 MP4 atomically and byte-deterministically."""
+    import av  # imported on use: machines that only train never need FFmpeg
     clip = _check_frames(frames, even=True)
     fps = _check_int("fps", fps, 1, 120)
     crf = _check_int("crf", crf, 0, 51)
@@ -107,6 +107,7 @@ def write_mp4(path: str | os.PathLike[str], frames: np.ndarray, fps: int, crf: i
 
 def read_mp4(path: str | os.PathLike[str]) -> tuple[np.ndarray, float]:
     """Decode a video file into (T,H,W,3) uint8 RGB frames and its frame rate."""
+    import av  # imported on use: machines that only train never need FFmpeg
     src = Path(path)
     try:
         with av.open(str(src), mode="r") as container:

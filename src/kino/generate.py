@@ -1,0 +1,162 @@
+"""One entry point for every mode: `generate(request)` (and `stream(request)`, which yields chunks).
+
+text-to-video, image-to-video (first, or first + last frame), keyframes at any frame, Extend and
+video-to-video are fields of one typed request, validated here at the entry point with errors that
+name the field (style.md: limits checked up front, never discovered deep in a KV cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kino.model.a2d import A2D, Conditions
+from kino.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from kino.model.text import text_encoder
+
+__all__ = ["Keyframe", "GenerateRequest", "RequestError", "generate", "stream", "parse_ratio", "RATIOS"]
+
+RATIOS = {"16:9": (224, 128), "9:16": (128, 224), "1:1": (128, 128)}
+MAX_SECONDS = 600.0
+
+
+class RequestError(ValueError):
+    """A request field is invalid; the message names the field and the reason."""
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """An image (H, W, 3) uint8, or a path to one, pinned at output frame `frame`."""
+
+    image: np.ndarray | str
+    frame: int = 0
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    prompt: str = ""
+    seconds: float = 4.0
+    fps: int = 16
+    ratio: str = "16:9"
+    seed: int = 0
+    steps: int = 4
+    keyframes: tuple[Keyframe, ...] = ()
+    extend: np.ndarray | str | None = None  # source video to continue (T, H, W, 3) or a path
+    video_to_video: np.ndarray | str | None = None  # source video to restyle
+    strength: float = 0.7  # video-to-video: how far from the source (0 = copy, 1 = ignore it)
+    checkpoint: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def parse_ratio(ratio: str) -> tuple[int, int]:
+    if ratio not in RATIOS:
+        raise RequestError(f"ratio: must be one of {sorted(RATIOS)}, got {ratio!r}")
+    return RATIOS[ratio]
+
+
+def _image(img: np.ndarray | str, where: str, size: tuple[int, int]) -> np.ndarray:
+    """Load/convert to (H, W, 3) uint8 at `size` (W, H), center-cropped to the aspect ratio."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(img, (str, Path)):
+        try:
+            pil = Image.open(img).convert("RGB")
+        except (OSError, UnidentifiedImageError) as exc:
+            raise RequestError(f"{where}: unreadable image {str(img)!r} ({exc.__class__.__name__})") from None
+    else:
+        arr = np.asarray(img)
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+            raise RequestError(f"{where}: expected an (H, W, 3) uint8 image, got {arr.dtype} {arr.shape}")
+        pil = Image.fromarray(arr)
+    w, h = size
+    scale = max(w / pil.width, h / pil.height)
+    pil = pil.resize((max(w, round(pil.width * scale)), max(h, round(pil.height * scale))), Image.BICUBIC)
+    left, top = (pil.width - w) // 2, (pil.height - h) // 2
+    return np.asarray(pil.crop((left, top, left + w, top + h)))
+
+
+def _video(src: np.ndarray | str, where: str, size: tuple[int, int]) -> np.ndarray:
+    from kino.io.video import read_mp4
+
+    if isinstance(src, (str, Path)):
+        try:
+            frames, _ = read_mp4(src)
+        except ValueError as exc:
+            raise RequestError(f"{where}: {exc}") from None
+    else:
+        frames = np.asarray(src)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        raise RequestError(f"{where}: expected (T, H, W, 3) frames, got shape {frames.shape}")
+    return np.stack([_image(f, where, size) for f in frames.astype(np.uint8)])
+
+
+def _validate(req: GenerateRequest, chunk: int) -> tuple[tuple[int, int], int]:
+    size = parse_ratio(req.ratio)
+    if not isinstance(req.fps, int) or not 1 <= req.fps <= 60:
+        raise RequestError(f"fps: must be an integer in [1, 60], got {req.fps!r}")
+    if not 0 < req.seconds <= MAX_SECONDS:
+        raise RequestError(f"seconds: must be in (0, {MAX_SECONDS:g}], got {req.seconds!r}")
+    if req.steps not in (1, 2, 4, 8):
+        raise RequestError(f"steps: must be 1, 2, 4 or 8 (shortcut step sizes), got {req.steps!r}")
+    frames = max(chunk, int(round(req.seconds * req.fps)) // chunk * chunk)
+    needs_prompt = req.extend is None and req.video_to_video is None and not req.keyframes
+    if needs_prompt and not req.prompt.strip():
+        raise RequestError("prompt: must not be empty for text-to-video")
+    if not 0.0 < req.strength <= 1.0:
+        raise RequestError(f"strength: must be in (0, 1], got {req.strength!r}")
+    if req.extend is not None and req.video_to_video is not None:
+        raise RequestError("extend: cannot be combined with video_to_video")
+    for i, k in enumerate(req.keyframes):
+        if not 0 <= k.frame < frames:
+            raise RequestError(f"keyframes[{i}].frame: {k.frame} is outside the {frames} frames of this clip")
+    return size, frames
+
+
+def stream(req: GenerateRequest, model: A2D | None = None) -> Iterator[np.ndarray]:
+    """Yield uint8 frames (chunk, H, W, 3) as each chunk is made."""
+    if model is None:
+        path = Path(req.checkpoint) if req.checkpoint else DEFAULT_CHECKPOINT
+        if not path.is_file():
+            raise RequestError(f"checkpoint: {str(path)!r} does not exist (train one with `kino train`)")
+        model = load_checkpoint(path)
+    k = model.cfg.chunk
+    (w, h), frames = _validate(req, k)
+    down = model.tokenizer.down * model.patch * model.decoder.multiple // model.patch
+    if h % down or w % down:
+        raise RequestError(f"ratio: {w}x{h} is not a multiple of this model's {down}-pixel grid")
+    dev = next(model.parameters()).device
+    gen = torch.Generator(device=dev).manual_seed(req.seed)
+
+    def encode(imgs: np.ndarray) -> torch.Tensor:  # (T, H, W, 3) uint8 → (1, T, C, h, w)
+        x = torch.from_numpy(np.array(imgs)).to(dev).permute(0, 3, 1, 2).float().div(127.5).sub(1)[None]
+        return model.tokenizer.encode(x)
+
+    with torch.no_grad():
+        states, mask = text_encoder().encode([req.prompt.strip() or "."])
+        if not req.prompt.strip():
+            states.zero_()
+            mask[:, 1:] = False
+        cond = Conditions(text=states.to(dev), text_mask=mask.to(dev))
+        for i, key in enumerate(req.keyframes):
+            cond.keyframes.append((key.frame, encode(_image(key.image, f"keyframes[{i}].image", (w, h))[None])[:, 0]))
+        context = source = None
+        if req.extend is not None:
+            src = _video(req.extend, "extend", (w, h))
+            context = encode(src[len(src) % k :])  # whole chunks, latest frames kept
+        if req.video_to_video is not None:
+            src = _video(req.video_to_video, "video_to_video", (w, h))
+            reps = -(-frames // len(src))
+            source = encode(np.concatenate([src] * reps)[:frames])
+        lat_hw = (h // model.tokenizer.down, w // model.tokenizer.down)
+        for z in model.stream(cond, frames // k, lat_hw, steps=req.steps, generator=gen, context=context, source=source, strength=req.strength):
+            x = model.tokenizer.decode(z)[0]  # (chunk, 3, H, W)
+            yield x.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def generate(req: GenerateRequest, model: A2D | None = None) -> np.ndarray:
+    """All frames (T, H, W, 3) uint8 of a request."""
+    return np.concatenate(list(stream(req, model)))
