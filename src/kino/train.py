@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 
 from kino.model.a2d import A2D, BRUSH_DIM, Conditions, camera_features
-from kino.model.checkpoint import save_checkpoint
+from kino.model.checkpoint import load_checkpoint, save_checkpoint
 from kino.model.config import preset
 from kino.model.text import text_encoder
 from kino.world.data import DataSpec, Sample, WorldStream
@@ -37,7 +37,7 @@ class TrainConfig:
     out: str = "runs/tiny"
     minutes: float = 30.0
     tokenizer_share: float = 0.15  # of the time budget spent on the tokenizer stage (fresh runs)
-    batch: int = 4
+    batch: int = 8
     lr: float = 1e-3
     warmup: int = 100
     ema: float = 0.999
@@ -52,6 +52,7 @@ class TrainConfig:
     p_keyframe: float = 0.5
     p_camera: float = 0.5
     p_brush: float = 0.3
+    init: str | None = None  # start a fresh run from these weights (e.g. a checkpoint made on another machine)
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -177,6 +178,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         ck = torch.load(state_path, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
         state = ck["state"]
+    elif cfg.init:
+        model.load_state_dict(load_checkpoint(cfg.init).state_dict())
+        state["stage"] = "a2d"  # the tokenizer came with the weights
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     if resume and state_path.is_file():
         ema.load_state_dict(ck["ema"])
@@ -188,7 +192,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         opt.load_state_dict(ck["opt"])
         if opt_tok is not None and ck.get("opt_tok"):
             opt_tok.load_state_dict(ck["opt_tok"])
-    ddp_model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if distributed else model
+    if distributed:  # same initial weights on every rank; gradients are averaged by hand below
+        for p_ in model.parameters():
+            dist.broadcast(p_.data, 0)
     spec = DataSpec(split="train", fps=cfg.fps, seconds=cfg.seconds, seed=cfg.seed * 1000 + rank, sizes=cfg.sizes)
     stream = WorldStream(spec, start=state["data_index"], workers=cfg.workers)
     history = defaultdict(list, {k: [tuple(p) for p in v] for k, v in state["history"].items()})
@@ -209,7 +215,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         os.replace(tmp, state_path)
         _plot(history, out / "loss.png")
         (out / "progress.json").write_text(json.dumps({k: v for k, v in state.items() if k != "history"}, indent=1))
-        return save_checkpoint(ema, out / "model.safetensors", steps=state["step"], tokenizer_steps=state["tok_step"], train_seconds=round(state["seconds"]), preset=cfg.preset, recipe=cfg.__dict__)
+        return save_checkpoint(ema, out / "model.safetensors", dtype=torch.bfloat16, steps=state["step"], tokenizer_steps=state["tok_step"], train_seconds=round(state["seconds"]), preset=cfg.preset, recipe=cfg.__dict__)
 
     for samples in _batches(stream, cfg.batch):
         elapsed = time.time() - t_start
@@ -236,8 +242,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 g["lr"] = lr
             lat, cond = batch_from_samples(model, samples, cfg, rng, device)
             level = torch.rand(lat.shape[0], device=device) * 2 * model.cfg.decoder.context_noise
-            with autocast:
-                loss = ddp_model.module.loss(lat, cond, level) if distributed else model.loss(lat, cond, level)
+            cuda = device.type == "cuda"
+            loss = model.loss(lat, cond, level, bf16=True, decoder_bf16=cuda)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if distributed:  # DDP's reducer hooks only see forward(); average grads by hand for .loss()
@@ -274,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="run folder (default runs/<preset>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
     p.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget of this invocation")
-    p.add_argument("--batch", type=int, default=4, help="clips per step (per process)")
+    p.add_argument("--batch", type=int, default=8, help="clips per step (per process)")
     p.add_argument("--seconds", type=float, default=2.0, help="training clip length")
     p.add_argument("--size", action="append", default=None, help="aspect bucket WxH (repeatable; default 128x128, 224x128, 128x224)")
     p.add_argument("--workers", type=int, default=1, help="data render processes")
@@ -283,8 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokenizer-share", type=float, default=0.15, help="share of a fresh run's time for the tokenizer stage")
     p.add_argument("--save-minutes", type=float, default=5.0, help="checkpoint interval")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    p.add_argument("--init", default=None, help="start from this checkpoint's weights (fresh optimizer)")
     a = p.parse_args(argv)
     sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in a.size) if a.size else TrainConfig.sizes
-    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, seed=a.seed, tokenizer_share=a.tokenizer_share, save_minutes=a.save_minutes, device=a.device)
+    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, seed=a.seed, tokenizer_share=a.tokenizer_share, save_minutes=a.save_minutes, device=a.device, init=a.init)
     print(train(cfg, resume=a.resume))
     return 0

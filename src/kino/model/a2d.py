@@ -133,7 +133,7 @@ class A2D(nn.Module):
         return torch.cat(toks, 1), torch.cat(rel), torch.cat(pad, 1)
 
     # ------------------------------------------------------------------------------------ training
-    def loss(self, latents: torch.Tensor, cond: Conditions, context_level: torch.Tensor) -> torch.Tensor:
+    def loss(self, latents: torch.Tensor, cond: Conditions, context_level: torch.Tensor, bf16: bool = False, decoder_bf16: bool = False) -> torch.Tensor:
         """Diffusion loss of every chunk of latents (B, T, C, h, w) given conditions (teacher forcing)."""
         b, T, c, h, w = latents.shape
         k = self.cfg.chunk
@@ -149,9 +149,12 @@ class A2D(nn.Module):
         x = torch.cat([prefix, bos, ctx.reshape(b, (n - 1) * s, -1)], 1)  # (B, Lp + n*s, D)
         ids = torch.cat([torch.full_like(prel, PREFIX), torch.arange(n, device=x.device).repeat_interleave(s)])
         rel = torch.cat([prel, torch.arange(n, device=x.device).repeat_interleave(s)])
-        out = self.backbone(x, ids, rel, valid=torch.cat([pad, torch.ones(b, x.shape[1] - pad.shape[1], dtype=torch.bool, device=x.device)], 1))[:, prefix.shape[1] :]  # (B, n*s, D)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = self.backbone(x, ids, rel, valid=torch.cat([pad, torch.ones(b, x.shape[1] - pad.shape[1], dtype=torch.bool, device=x.device)], 1))[:, prefix.shape[1] :]  # (B, n*s, D)
         cmap, cvec = self._decoder_cond(out.reshape(b * n, s, -1), hp, wp)
-        return self.decoder.loss(z.reshape(b * n, k * c, h, w), cmap, cvec)
+        # bf16 convolutions' backward is slow on CPU (measured 15x), fast on GPUs: the caller decides
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16 and decoder_bf16):
+            return self.decoder.loss(z.reshape(b * n, k * c, h, w), cmap, cvec)
 
     def _decoder_cond(self, out: torch.Tensor, hp: int, wp: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Backbone block outputs (M, chunk*S, D) → map (M, chunk*D, hp, wp) and pooled vector (M, D)."""

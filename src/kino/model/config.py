@@ -30,7 +30,7 @@ class BackboneConfig:
     width: int = 256
     depth: int = 6
     heads: int = 4
-    patch: int = 2  # latent patch per token
+    patch: int = 4  # latent patch per token: 16 tokens per 128x128 frame (token count is the CPU lever)
     window: int = 8  # chunks kept in the rolling KV window (plus the permanent sink)
     max_text: int = 32
     mlp_ratio: float = 4.0
@@ -70,7 +70,7 @@ class ModelConfig:
 
 
 PRESETS: dict[str, ModelConfig] = {
-    # CPU default: latent 16x16x8 per 128x128 frame, 64 tokens per frame
+    # CPU default: latent 16x16x8 per 128x128 frame, 16 tokens per frame, 512 per 2-second training clip
     "tiny": ModelConfig(),
     # GPU presets: same code, wider and deeper
     "small": ModelConfig(backbone=BackboneConfig(width=512, depth=12, heads=8), decoder=DecoderConfig(channels=(128, 256, 256), blocks=2)),
@@ -87,7 +87,7 @@ PRESETS: dict[str, ModelConfig] = {
     # test-only: the real classes at toy width
     "test": ModelConfig(
         tokenizer=TokenizerConfig(channels=4, width=16),
-        backbone=BackboneConfig(width=32, depth=2, heads=2, window=3, max_text=8),
+        backbone=BackboneConfig(width=32, depth=2, heads=2, patch=2, window=3, max_text=8),
         decoder=DecoderConfig(channels=(16, 32), blocks=1),
     ),
 }

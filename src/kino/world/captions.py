@@ -357,6 +357,9 @@ class _Writer:
             elif oid not in entered:
                 verb += "" if m.value or refs or m.detail in ("fly", "drop") else " across the floor"
                 out.append((m.frame, -1, (oid,), verb, refs, bool(m.value)))
+        # only name what a caption can describe: an object never seen (e.g. a platform hidden behind a
+        # wall) drops the clause instead of guessing
+        out = [c for c in out if all(i in self.obj for i in (*c[2], *c[4]))]
         return sorted(out, key=lambda c: (c[0], c[1]))
 
     def story(self) -> list[str]:

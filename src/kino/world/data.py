@@ -76,8 +76,18 @@ def make_sample(index: int, spec: DataSpec, keep_clip: bool = False) -> Sample:
     return Sample(index, clip.frames, truth, clip if keep_clip else None, clip.layers[0].instance.astype(np.int16))
 
 
-def _work(args: tuple[int, DataSpec]) -> Sample:
-    return make_sample(*args)
+def _work(args: tuple[int, DataSpec]) -> Sample | None:
+    """make_sample for the stream: a failing index is reported and skipped, so one bad clip cannot end a
+    many-hour training run (the error is printed in full, to be fixed)."""
+    try:
+        return make_sample(*args)
+    except Exception:  # noqa: BLE001 - reported, not hidden
+        import sys
+        import traceback
+
+        print(f"kino.world: sample {args[0]} of {args[1]} failed and was skipped:", file=sys.stderr)
+        traceback.print_exc()
+        return None
 
 
 class WorldStream:
@@ -97,11 +107,11 @@ class WorldStream:
     def __iter__(self) -> Iterator[Sample]:
         jobs = ((i, self.spec) for i in self._indices())
         if self.workers == 0:
-            yield from map(_work, jobs)
+            yield from (s for s in map(_work, jobs) if s is not None)
             return
         # spawn, not fork: the trainer holds torch threads that must not be forked
         with mp.get_context("spawn").Pool(self.workers) as pool:
-            yield from pool.imap(_work, jobs, chunksize=2)
+            yield from (s for s in pool.imap(_work, jobs, chunksize=2) if s is not None)
 
 
 def save_sample(sample: Sample, out_dir: str | Path, maps: bool = False) -> Path:
