@@ -123,7 +123,15 @@ def run(tmp_path_factory) -> Path:
     """One short real training run (fresh: tokenizer stage, then backbone + decoder)."""
     out = tmp_path_factory.mktemp("train") / "run"
     cfg = TrainConfig(
-        preset="test", out=str(out), minutes=0.3, batch=2, seconds=0.5, sizes=((64, 64),), workers=0, save_minutes=0.1, device="cpu"
+        preset="test",
+        out=str(out),
+        minutes=0.3,
+        batch=2,
+        seconds=0.5,
+        sizes=((64, 64),),
+        workers=0,
+        save_minutes=0.1,
+        device="cpu",
     )
     assert train(cfg) == out / "model.safetensors"
     return out
@@ -135,7 +143,9 @@ def test_training_run_writes_a_loadable_checkpoint_and_its_records(run):
     assert not list(run.glob(".*.tmp"))
     assert Image.open(run / "loss.png").size == (640, 360)
     progress = _progress(run)
-    assert progress["stage"] == "a2d" and progress["tok_step"] > 0 and progress["step"] > 0 and progress["data_index"] > 0
+    assert (
+        progress["stage"] == "a2d" and progress["tok_step"] > 0 and progress["step"] > 0 and progress["data_index"] > 0
+    )
     model = load_checkpoint(run / "model.safetensors")  # zero flags
     assert model.cfg == preset("test") and model.meta["preset"] == "test"
     assert model.meta["steps"] == progress["step"] and model.meta["tokenizer_steps"] == progress["tok_step"]
@@ -146,15 +156,11 @@ def test_training_run_writes_a_loadable_checkpoint_and_its_records(run):
     assert clip.shape == (4, 128, 128, 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug (train.py EMA block): on the step that ends the tokenizer stage, `stage` is already 'a2d', so the "
-    "EMA tokenizer is lerped at 0.001 instead of copied and then stays ~one step behind the tokenizer the backbone "
-    "and decoder were trained on (its `scale` buffer, copied, does match)",
-)
 def test_checkpoint_tokenizer_is_the_trained_tokenizer(run):
     state = torch.load(run / "state.pt", weights_only=False)
-    differ = [k for k in state["model"] if k.startswith("tokenizer.") and not torch.equal(state["model"][k], state["ema"][k])]
+    differ = [
+        k for k in state["model"] if k.startswith("tokenizer.") and not torch.equal(state["model"][k], state["ema"][k])
+    ]
     assert not differ, f"{len(differ)} tokenizer tensors differ between the trained model and its EMA"
 
 
@@ -171,7 +177,9 @@ def test_resume_continues_without_repeating_the_tokenizer_stage(run, tmp_path):
     assert second["tok_step"] == first["tok_step"] and second["stage"] == "a2d"  # the tokenizer stage is not repeated
     state = torch.load(out / "state.pt", weights_only=False)
     assert len(state["state"]["history"]["tokenizer"]) == tok_curve
-    assert [s for s, _ in state["state"]["history"]["a2d"]] == list(range(1, second["step"] + 1))  # one curve, continued
+    assert [s for s, _ in state["state"]["history"]["a2d"]] == list(
+        range(1, second["step"] + 1)
+    )  # one curve, continued
     model = load_checkpoint(out / "model.safetensors")
     assert model.meta["steps"] == second["step"]
     _assert_is_checkpoint_of(model, state["ema"])
@@ -206,21 +214,38 @@ sys.exit(rc)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug (train.py): gradients are not kept in sync under DDP - (1) the a2d all_reduce skips params whose "
-    "grad is None, and which params are unused (camera/brush) differs per rank, so the collectives mismatch (gloo "
-    "aborts); (2) the tokenizer stage never all-reduces its gradients (or its `scale` buffer), so ranks' tokenizers diverge",
-)
 def test_ddp_under_torchrun_keeps_ranks_identical(tmp_path):
     script = tmp_path / "rank.py"
     script.write_text(RANK_SCRIPT)
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).parent / "torchrun"
-    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", str(script), "--preset", "test", "--out", str(out),
-           "--minutes", "0.2", "--batch", "1", "--seconds", "0.5", "--size", "64x64", "--workers", "0", "--device", "cpu"]
+    cmd = [
+        str(torchrun),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(script),
+        "--preset",
+        "test",
+        "--out",
+        str(out),
+        "--minutes",
+        "0.2",
+        "--batch",
+        "1",
+        "--seconds",
+        "0.5",
+        "--size",
+        "64x64",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+    ]
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
         log, _ = proc.communicate(timeout=240)
     except subprocess.TimeoutExpired:  # a collective mismatch can also hang: stop our own process group

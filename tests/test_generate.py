@@ -147,11 +147,6 @@ def _world_clip() -> np.ndarray:
         pytest.param(
             lambda: _noise((1, 128, 128, 3), seed=4),
             id="single-frame",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="src bug: generate.stream drops the source when it is shorter than a chunk "
-                "(src[len(src) % k:] is empty for 1 frame), so Extend silently becomes text-to-video",
-            ),
         ),
     ],
 )
@@ -164,11 +159,6 @@ def test_extend_continues_any_source_with_the_requested_new_frames(model, source
     assert not np.array_equal(out, generate(_req(), model=model))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: with Extend, A2D.stream indexes keyframes over context+new chunks, so a keyframe at new "
-    "frame f lands inside the source and is silently ignored (generate.stream should offset frames by the context)",
-)
 def test_extend_with_a_keyframe_pins_the_new_frame(model):
     img = _noise((128, 128, 3), seed=5)
     out = generate(_req(extend=_noise((4, 128, 128, 3), seed=6), keyframes=(Keyframe(img, 0),)), model=model)
@@ -235,8 +225,11 @@ BAD = [
     ("steps", {"steps": 3}),
     ("fps", {"fps": 0}),
     ("keyframes[0].frame", {"keyframes": (Keyframe(np.zeros((128, 128, 3), np.uint8), 8),)}),  # clip has 8 frames
-    ("keyframes[0].frame", {"keyframes": (Keyframe(np.zeros((128, 128, 3), np.uint8), -1),)}),
-    ("keyframes[1].image", {"keyframes": (Keyframe(np.zeros((128, 128, 3), np.uint8), 0), Keyframe("{dir}/nope.png", 2))}),
+    ("keyframes[0].frame", {"keyframes": (Keyframe(np.zeros((128, 128, 3), np.uint8), -100),)}),
+    (
+        "keyframes[1].image",
+        {"keyframes": (Keyframe(np.zeros((128, 128, 3), np.uint8), 0), Keyframe("{dir}/nope.png", 2))},
+    ),
     ("keyframes[0].image", {"keyframes": (Keyframe("{garbage}", 0),)}),
     ("keyframes[0].image", {"keyframes": (Keyframe("{dir}", 0),)}),  # a directory
     ("keyframes[0].image", {"keyframes": (Keyframe(np.zeros((128, 128), np.float32), 0),)}),
@@ -291,7 +284,12 @@ def test_cli_generate_writes_an_mp4_and_prints_its_path(files, tmp_path, capsys)
 
 def test_cli_keyframe_pins_its_frame(model, files, tmp_path, capsys):
     out = tmp_path / "kf.mp4"
-    rc, _, _ = _cli(["generate", "a red ball", "--seconds", "0.5", "--ratio", "1:1", "--keyframe", f"3={files['img']}"], files, out, capsys)
+    rc, _, _ = _cli(
+        ["generate", "a red ball", "--seconds", "0.5", "--ratio", "1:1", "--keyframe", f"3={files['img']}"],
+        files,
+        out,
+        capsys,
+    )
     assert rc == 0
     frames, _ = read_mp4(out)
     target = _recon(model, np.asarray(Image.open(files["img"]).convert("RGB")))
@@ -299,22 +297,30 @@ def test_cli_keyframe_pins_its_frame(model, files, tmp_path, capsys):
     assert frames.shape == (8, 128, 128, 3) and int(np.argmin(dists)) == 3, dists  # H.264 is lossy: nearest, not equal
 
 
-_CLI_BUG = "src bug: cli._generate reads args.request, which only the `generate` subcommand defines (AttributeError)"
-
-
 @pytest.mark.parametrize(
     ("args", "shape"),
     [
         pytest.param(["generate", "--image", "{img}", "--seconds", "0.5"], _shape("16:9", 8), id="image"),
-        pytest.param(["generate", "x", "--image", "{img}", "--last-image", "{odd}", "--ratio", "9:16", "--seconds", "1"], _shape("9:16", 16), id="first+last"),
+        pytest.param(
+            ["generate", "x", "--image", "{img}", "--last-image", "{odd}", "--ratio", "9:16", "--seconds", "1"],
+            _shape("9:16", 16),
+            id="first+last",
+        ),
         pytest.param(["generate", "--request", "{dir}/req.json"], _shape("9:16", 8), id="request-json"),
-        pytest.param(["generate", "--request", "{dir}/req.json", "--seconds", "0.25"], _shape("9:16", 4), id="request-json+flag"),
-        pytest.param(["extend", "{video}", "--seconds", "0.5", "--ratio", "1:1"], _shape("1:1", 8), id="extend",
-                     marks=pytest.mark.xfail(strict=True, raises=AttributeError, reason=_CLI_BUG)),
-        pytest.param(["extend", "{video}", "--prompt", "more", "--seconds", "0.25", "--ratio", "1:1"], _shape("1:1", 4), id="extend-prompt",
-                     marks=pytest.mark.xfail(strict=True, raises=AttributeError, reason=_CLI_BUG)),
-        pytest.param(["v2v", "{video}", "--prompt", "x", "--strength", "0.5", "--seconds", "0.5", "--ratio", "1:1"], _shape("1:1", 8), id="v2v",
-                     marks=pytest.mark.xfail(strict=True, raises=AttributeError, reason=_CLI_BUG)),
+        pytest.param(
+            ["generate", "--request", "{dir}/req.json", "--seconds", "0.25"], _shape("9:16", 4), id="request-json+flag"
+        ),
+        pytest.param(["extend", "{video}", "--seconds", "0.5", "--ratio", "1:1"], _shape("1:1", 8), id="extend"),
+        pytest.param(
+            ["extend", "{video}", "--prompt", "more", "--seconds", "0.25", "--ratio", "1:1"],
+            _shape("1:1", 4),
+            id="extend-prompt",
+        ),
+        pytest.param(
+            ["v2v", "{video}", "--prompt", "x", "--strength", "0.5", "--seconds", "0.5", "--ratio", "1:1"],
+            _shape("1:1", 8),
+            id="v2v",
+        ),
     ],
 )
 def test_cli_modes(files, tmp_path, capsys, args, shape):
@@ -334,18 +340,22 @@ def test_cli_modes(files, tmp_path, capsys, args, shape):
         pytest.param(["generate", "a", "--seconds", "0"], "seconds", id="seconds"),
         pytest.param(["generate", "a", "--steps", "3"], "steps", id="steps"),
         pytest.param(["generate", "--seconds", "0.5"], "prompt", id="no-prompt"),
-        pytest.param(["generate", "a", "--seconds", "0.5", "--keyframe", "99={img}"], "keyframes[0].frame", id="keyframe-past-end"),
-        pytest.param(["generate", "a", "--seconds", "0.5", "--keyframe", "1={garbage}"], "keyframes[0].image", id="garbage-png"),
-        pytest.param(["generate", "a", "--seconds", "0.5", "--image", "{dir}/nope.png"], "keyframes[0].image", id="missing-image"),
+        pytest.param(
+            ["generate", "a", "--seconds", "0.5", "--keyframe", "99={img}"],
+            "keyframes[0].frame",
+            id="keyframe-past-end",
+        ),
+        pytest.param(
+            ["generate", "a", "--seconds", "0.5", "--keyframe", "1={garbage}"], "keyframes[0].image", id="garbage-png"
+        ),
+        pytest.param(
+            ["generate", "a", "--seconds", "0.5", "--image", "{dir}/nope.png"], "keyframes[0].image", id="missing-image"
+        ),
         pytest.param(["generate", "a", "--keyframe", "three={img}"], "keyframe", id="keyframe-spec"),
         pytest.param(["generate", "a", "--request", "{dir}/nope.json"], "request", id="missing-request"),
-        pytest.param(["generate", "a", "--request", "{dir}/bad.json"], "request", id="unknown-request-field",
-                     marks=pytest.mark.xfail(strict=True, raises=TypeError,
-                                             reason="src bug: cli._generate passes unknown JSON keys to GenerateRequest(**fields) (TypeError traceback)")),
-        pytest.param(["extend", "{dir}/nope.mp4"], "extend", id="extend-missing-video",
-                     marks=pytest.mark.xfail(strict=True, raises=AttributeError, reason=_CLI_BUG)),
-        pytest.param(["v2v", "{video}", "--prompt", "x", "--strength", "1.5"], "strength", id="v2v-strength",
-                     marks=pytest.mark.xfail(strict=True, raises=AttributeError, reason=_CLI_BUG)),
+        pytest.param(["generate", "a", "--request", "{dir}/bad.json"], "request", id="unknown-request-field"),
+        pytest.param(["extend", "{dir}/nope.mp4"], "extend", id="extend-missing-video"),
+        pytest.param(["v2v", "{video}", "--prompt", "x", "--strength", "1.5"], "strength", id="v2v-strength"),
     ],
 )
 def test_cli_bad_input_exits_2_naming_the_field(files, tmp_path, capsys, args, field):
@@ -360,7 +370,19 @@ def test_cli_bad_input_exits_2_naming_the_field(files, tmp_path, capsys, args, f
 
 def test_cli_missing_checkpoint_exits_2(files, tmp_path, capsys):
     out = tmp_path / "never.mp4"
-    rc = main(["generate", "a", "--seconds", "0.5", "--checkpoint", str(tmp_path / "nope.safetensors"), "--output", str(out), "--quiet"])
+    rc = main(
+        [
+            "generate",
+            "a",
+            "--seconds",
+            "0.5",
+            "--checkpoint",
+            str(tmp_path / "nope.safetensors"),
+            "--output",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert rc == 2 and capsys.readouterr().err.startswith("kino: error: checkpoint:")
     rc = main(["generate", "a", "--seconds", "0.5", "--checkpoint", files["garbage"], "--output", str(out), "--quiet"])
     assert rc == 2 and capsys.readouterr().err.startswith("kino: error: checkpoint:")

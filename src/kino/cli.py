@@ -64,12 +64,22 @@ def _generate(args: argparse.Namespace) -> int:
     from kino.io.video import write_mp4
 
     fields: dict = {}
-    if args.request:
+    if getattr(args, "request", None):
         try:
             fields = json.loads(Path(args.request).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise RequestError(f"request: cannot read {args.request!r} ({exc})") from None
-        fields["keyframes"] = tuple(Keyframe(k["image"], int(k.get("frame", 0))) for k in fields.get("keyframes", []))
+        if not isinstance(fields, dict):
+            raise RequestError(f"request: expected a JSON object, got {type(fields).__name__}")
+        unknown = set(fields) - set(GenerateRequest.__dataclass_fields__)
+        if unknown:
+            raise RequestError(f"request: unknown field(s) {sorted(unknown)}")
+        keys = []
+        for i, k in enumerate(fields.get("keyframes", [])):
+            if not isinstance(k, dict) or not isinstance(k.get("image"), str) or not isinstance(k.get("frame", 0), int):
+                raise RequestError(f"request: keyframes[{i}] must be {{'image': PATH, 'frame': INT}}")
+            keys.append(Keyframe(k["image"], k.get("frame", 0)))
+        fields["keyframes"] = tuple(keys)
     for name in ("prompt", "seconds", "fps", "ratio", "seed", "steps", "checkpoint", "strength"):
         value = getattr(args, name, None)
         if value is not None:
@@ -87,9 +97,8 @@ def _generate(args: argparse.Namespace) -> int:
     if getattr(args, "v2v_video", None):
         fields["video_to_video"] = args.v2v_video
     req = GenerateRequest(**{**fields, "keyframes": tuple(keys)})
-    if getattr(args, "last_image", None):
-        n = max(2, int(round(req.seconds * req.fps)) // 2 * 2)
-        req = GenerateRequest(**{**req.__dict__, "keyframes": req.keyframes + (Keyframe(args.last_image, n - 1),)})
+    if getattr(args, "last_image", None):  # frame -1: the clip's last frame, whatever its length
+        req = GenerateRequest(**{**req.__dict__, "keyframes": req.keyframes + (Keyframe(args.last_image, -1),)})
     chunks = []
     total = int(round(req.seconds * req.fps))
     with tqdm(total=total, desc="generating", unit="frame", disable=args.quiet) as bar:

@@ -30,7 +30,7 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class Keyframe:
-    """An image (H, W, 3) uint8, or a path to one, pinned at output frame `frame`."""
+    """An image (H, W, 3) uint8, or a path to one, pinned at output frame `frame` (negative: from the end)."""
 
     image: np.ndarray | str
     frame: int = 0
@@ -94,8 +94,17 @@ def _video(src: np.ndarray | str, where: str, size: tuple[int, int]) -> np.ndarr
     return np.stack([_image(f, where, size) for f in frames.astype(np.uint8)])
 
 
-def _validate(req: GenerateRequest, chunk: int) -> tuple[tuple[int, int], int]:
+def _validate(req: GenerateRequest, chunk: int, max_frames: int) -> tuple[tuple[int, int], int, list[int]]:
+    """Check every field; return the frame size, the frame count and the resolved keyframe indices."""
     size = parse_ratio(req.ratio)
+    for name in ("seconds", "strength"):
+        if isinstance(getattr(req, name), bool) or not isinstance(getattr(req, name), (int, float)):
+            raise RequestError(f"{name}: must be a number, got {getattr(req, name)!r}")
+    for name in ("fps", "seed", "steps"):
+        if isinstance(getattr(req, name), bool) or not isinstance(getattr(req, name), int):
+            raise RequestError(f"{name}: must be an integer, got {getattr(req, name)!r}")
+    if not isinstance(req.prompt, str):
+        raise RequestError(f"prompt: must be a string, got {type(req.prompt).__name__}")
     if not isinstance(req.fps, int) or not 1 <= req.fps <= 60:
         raise RequestError(f"fps: must be an integer in [1, 60], got {req.fps!r}")
     if not 0 < req.seconds <= MAX_SECONDS:
@@ -103,6 +112,8 @@ def _validate(req: GenerateRequest, chunk: int) -> tuple[tuple[int, int], int]:
     if req.steps not in (1, 2, 4, 8):
         raise RequestError(f"steps: must be 1, 2, 4 or 8 (shortcut step sizes), got {req.steps!r}")
     frames = max(chunk, int(round(req.seconds * req.fps)) // chunk * chunk)
+    if frames > max_frames:
+        raise RequestError(f"seconds: {req.seconds} s at {req.fps} fps is {frames} frames, over this model's {max_frames}")
     needs_prompt = req.extend is None and req.video_to_video is None and not req.keyframes
     if needs_prompt and not req.prompt.strip():
         raise RequestError("prompt: must not be empty for text-to-video")
@@ -110,24 +121,37 @@ def _validate(req: GenerateRequest, chunk: int) -> tuple[tuple[int, int], int]:
         raise RequestError(f"strength: must be in (0, 1], got {req.strength!r}")
     if req.extend is not None and req.video_to_video is not None:
         raise RequestError("extend: cannot be combined with video_to_video")
+    at = []
     for i, k in enumerate(req.keyframes):
-        if not 0 <= k.frame < frames:
-            raise RequestError(f"keyframes[{i}].frame: {k.frame} is outside the {frames} frames of this clip")
-    return size, frames
+        f = k.frame + frames if isinstance(k.frame, int) and k.frame < 0 else k.frame
+        if not isinstance(f, int) or not 0 <= f < frames:
+            raise RequestError(f"keyframes[{i}].frame: {k.frame!r} is outside the {frames} frames of this clip")
+        at.append(f)
+    return size, frames, at
 
 
 def stream(req: GenerateRequest, model: A2D | None = None) -> Iterator[np.ndarray]:
-    """Yield uint8 frames (chunk, H, W, 3) as each chunk is made."""
+    """Validate now, then return an iterator of uint8 frames (chunk, H, W, 3), each yielded as soon as it is made."""
     if model is None:
         path = Path(req.checkpoint) if req.checkpoint else DEFAULT_CHECKPOINT
         if not path.is_file():
             raise RequestError(f"checkpoint: {str(path)!r} does not exist (train one with `kino train`)")
         model = load_checkpoint(path)
     k = model.cfg.chunk
-    (w, h), frames = _validate(req, k)
-    down = model.tokenizer.down * model.patch * model.decoder.multiple // model.patch
+    (w, h), frames, key_at = _validate(req, k, model.cfg.max_frames)
+    down = model.tokenizer.down * max(model.patch, model.decoder.multiple)
     if h % down or w % down:
         raise RequestError(f"ratio: {w}x{h} is not a multiple of this model's {down}-pixel grid")
+    keys = [_image(key.image, f"keyframes[{i}].image", (w, h)) for i, key in enumerate(req.keyframes)]
+    ext = _video(req.extend, "extend", (w, h)) if req.extend is not None else None
+    v2v = _video(req.video_to_video, "video_to_video", (w, h)) if req.video_to_video is not None else None
+    return _run(req, model, (w, h), frames, list(zip(key_at, keys, strict=True)), ext, v2v)
+
+
+def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, keys: list, ext, v2v) -> Iterator[np.ndarray]:
+    """The generation loop behind `stream` (inputs already validated and loaded)."""
+    k = model.cfg.chunk
+    w, h = size
     dev = next(model.parameters()).device
     gen = torch.Generator(device=dev).manual_seed(req.seed)
 
@@ -141,16 +165,17 @@ def stream(req: GenerateRequest, model: A2D | None = None) -> Iterator[np.ndarra
             states.zero_()
             mask[:, 1:] = False
         cond = Conditions(text=states.to(dev), text_mask=mask.to(dev))
-        for i, key in enumerate(req.keyframes):
-            cond.keyframes.append((key.frame, encode(_image(key.image, f"keyframes[{i}].image", (w, h))[None])[:, 0]))
         context = source = None
-        if req.extend is not None:
-            src = _video(req.extend, "extend", (w, h))
-            context = encode(src[len(src) % k :])  # whole chunks, latest frames kept
-        if req.video_to_video is not None:
-            src = _video(req.video_to_video, "video_to_video", (w, h))
-            reps = -(-frames // len(src))
-            source = encode(np.concatenate([src] * reps)[:frames])
+        if ext is not None:
+            if len(ext) < k:  # shorter than a chunk: hold the first frame so the source is still used
+                ext = np.concatenate([np.repeat(ext[:1], k - len(ext), 0), ext])
+            context = encode(ext[len(ext) % k :])  # whole chunks, the latest frames kept
+        offset = 0 if context is None else context.shape[1]  # keyframe indices count the new frames only
+        for f, img in keys:
+            cond.keyframes.append((f + offset, encode(img[None])[:, 0]))
+        if v2v is not None:
+            reps = -(-frames // len(v2v))
+            source = encode(np.concatenate([v2v] * reps)[:frames])
         lat_hw = (h // model.tokenizer.down, w // model.tokenizer.down)
         for z in model.stream(cond, frames // k, lat_hw, steps=req.steps, generator=gen, context=context, source=source, strength=req.strength):
             x = model.tokenizer.decode(z)[0]  # (chunk, 3, H, W)

@@ -103,7 +103,7 @@ def batch_from_samples(model: A2D, samples: list[Sample], cfg: TrainConfig, rng:
         lat = model.tokenizer.encode(frames)
     b, T = lat.shape[:2]
     prompts = ["" if rng.random() < cfg.p_drop_text else rng.choice(s.truth["captions"]) for s in samples]
-    states, mask = text_encoder().encode([p or "." for p in prompts])
+    states, mask = text_encoder(device=str(device)).encode([p or "." for p in prompts])
     for i, p in enumerate(prompts):
         if not p:
             mask[i] = False
@@ -157,6 +157,18 @@ def _plot(history: dict[str, list[tuple[int, float]]], path: Path) -> None:
         draw.line(list(zip(px.tolist(), py.tolist(), strict=True)), fill=colors[ci % 3], width=2)
         draw.text((pad, 8 + 14 * ci), f"{name}: log10 loss {lo:.2f}..{hi:.2f}, steps {int(xs.min())}..{int(xs.max())}", fill=colors[ci % 3])
     img.save(path)
+
+
+def _average(params: list[torch.nn.Parameter]) -> None:
+    """All-reduce-mean gradients in one flat buffer; unused parameters count as zero (ranks stay in step)."""
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    i = 0
+    for p, g in zip(params, grads, strict=True):
+        p.grad = flat[i : i + g.numel()].view_as(p).clone()
+        i += g.numel()
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
@@ -219,6 +231,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     for samples in _batches(stream, cfg.batch):
         elapsed = time.time() - t_start
+        if distributed:  # every rank follows rank 0's clock, so all stop and switch stage on the same step
+            clock = torch.tensor([elapsed], dtype=torch.float64)
+            dist.broadcast(clock, 0)
+            elapsed = float(clock)
         if elapsed >= budget:
             break
         state["data_index"] += len(samples) * (int(os.environ.get("WORLD_SIZE", 1)))
@@ -229,10 +245,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 loss, _ = model.tokenizer.loss(frames)
             opt_tok.zero_grad(set_to_none=True)
             loss.backward()
+            if distributed:
+                _average(tok_params)
+                dist.all_reduce(model.tokenizer.scale)
+                model.tokenizer.scale /= dist.get_world_size()
             torch.nn.utils.clip_grad_norm_(tok_params, 1.0)
             opt_tok.step()
             state["tok_step"] += 1
-            history["tokenizer"].append((state["tok_step"], float(loss)))
+            history["tokenizer"].append((state["tok_step"], loss.item()))
             if elapsed >= tok_budget:
                 state["stage"] = "a2d"
                 model.tokenizer.requires_grad_(False)
@@ -246,20 +266,17 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             loss = model.loss(lat, cond, level, bf16=True, decoder_bf16=cuda)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if distributed:  # DDP's reducer hooks only see forward(); average grads by hand for .loss()
-                for p in gen_params:
-                    if p.grad is not None:
-                        dist.all_reduce(p.grad)
-                        p.grad /= dist.get_world_size()
-            if math.isfinite(float(loss)):
+            if distributed:  # the model's entry point is .loss(), not forward(): average gradients by hand
+                _average(gen_params)
+            if math.isfinite(loss.item()):
                 torch.nn.utils.clip_grad_norm_(gen_params, 1.0)
                 opt.step()
             state["step"] += 1
-            history["a2d"].append((state["step"], float(loss)))
-        with torch.no_grad():  # EMA (the tokenizer is copied outright: it is frozen after stage 1)
-            decay = cfg.ema if state["stage"] == "a2d" else 0.0
-            for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
-                pe.lerp_(pm, 1 - decay)
+            history["a2d"].append((state["step"], loss.item()))
+        with torch.no_grad():  # EMA with warm-up (early weights forgotten fast); the tokenizer is copied outright
+            decay = min(cfg.ema, (1 + state["step"]) / (10 + state["step"]))
+            for (name, pe), pm in zip(ema.named_parameters(), model.parameters(), strict=True):
+                pe.lerp_(pm, 1.0 if name.startswith("tokenizer.") else 1 - decay)
             for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
                 be.copy_(bm)
         now = time.time()

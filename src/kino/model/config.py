@@ -55,7 +55,7 @@ class ModelConfig:
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     chunk: int = 2  # frames per chunk
     fps: int = 16
-    max_frames: int = 2048  # temporal positions are relative to the window, this only bounds requests
+    max_frames: int = 9600  # 10 minutes at 16 fps; time enters only relative to the window, so this only bounds requests
     text_dim: int = 384  # MiniLM token states
 
     def to_json(self) -> str:

