@@ -132,6 +132,7 @@ def run(tmp_path_factory) -> Path:
         workers=0,
         save_minutes=0.1,
         device="cpu",
+        tokenizer_steps=5,
     )
     assert train(cfg) == out / "model.safetensors"
     return out
@@ -241,6 +242,8 @@ def test_ddp_under_torchrun_keeps_ranks_identical(tmp_path):
         "0",
         "--device",
         "cpu",
+        "--tokenizer-steps",
+        "3",
     ]
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
