@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 
 @pytest.fixture
@@ -13,3 +14,13 @@ def tmp_out(tmp_path: Path) -> Path:
     out = tmp_path / "out"
     out.mkdir()
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    """One torch thread per test process (xdist runs one per core): on a small shared CPU, OpenMP
+    spin-waiting against the other worker is ~50x slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -28,15 +28,6 @@ from kino.train import main as train_main
 SRC = Path(kino.__file__).resolve().parent.parent  # the tree this test imported kino from
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread: on a small shared CPU, OpenMP spin-waiting against other jobs is ~50x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _odd_config() -> ModelConfig:
     """A config equal to no preset, so a load can only get it from the file's metadata."""
     cfg = preset("test")

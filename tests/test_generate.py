@@ -28,15 +28,6 @@ from kino.world.data import DataSpec, make_sample
 PROMPT = "a red ball rolls across a wooden floor"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread: on a small shared CPU, OpenMP spin-waiting against other jobs is ~50x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def model() -> A2D:
     torch.manual_seed(0)
