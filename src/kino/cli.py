@@ -111,9 +111,19 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from kino.io.video import contact_sheet, save_png, write_mp4
+    from kino.model.checkpoint import DEFAULT_CHECKPOINT
     from kino.world.data import DataSpec, make_sample
 
     out = Path(args.out)
+    if DEFAULT_CHECKPOINT.is_file():
+        from kino.generate import GenerateRequest, generate
+
+        prompt = "A red rubber ball rolls to the right and hits a blue wooden box. The camera stays still."
+        frames = generate(GenerateRequest(prompt=prompt, seconds=4.0, ratio="16:9", seed=args.seed))
+        video = write_mp4(out / "demo.mp4", frames, 16)
+        sheet = save_png(out / "demo.png", contact_sheet(frames, every=8, scale=1, columns=4))
+        print(f"prompt: {prompt}\nvideo:  {video}\nsheet:  {sheet}")
+        return 0
     print("Kino's default model is not trained yet: rendering a Kino World clip instead (the training data).")
     sample = make_sample(0, DataSpec(width=256, height=144, seed=args.seed))
     video = write_mp4(out / "demo.mp4", sample.frames, sample.truth["fps"])
