@@ -17,9 +17,12 @@ Denoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def timesteps(steps: int, shift: float = 1.0, start: float = 1.0) -> list[float]:
-    """Descending times from `start` to 0; shift > 1 spends more of the steps at high noise (SD3 shift)."""
-    ts = [start * (1 - i / steps) for i in range(steps + 1)]
-    return [shift * t / (1 + (shift - 1) * t) for t in ts]
+    """Descending times from `start` to 0; shift > 1 spends more of the steps at high noise (SD3 shift).
+
+    The shift warps the schedule's shape, not its start: ts[0] == start, so SDEdit noise levels stay exact.
+    """
+    xs = [1 - i / steps for i in range(steps + 1)]
+    return [start * shift * x / (1 + (shift - 1) * x) for x in xs]
 
 
 def euler_step(x: torch.Tensor, x0_hat: torch.Tensor, t: float, t_next: float) -> torch.Tensor:
