@@ -134,6 +134,40 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    if args.reports and args.reports[0] == "compare":
+        import json
+
+        from kino.eval.compare import compare, compare_table
+
+        result = compare(args.reports[1:])
+        print(compare_table(result))
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            (Path(args.out) / "compare.json").write_text(json.dumps(result, indent=1))
+        return 0
+    if args.reports:
+        raise ValueError(f"eval: unexpected arguments {args.reports} (did you mean `kino eval compare A B`?)")
+    from kino.eval.run import evaluate
+    from kino.eval.suites import build_suite
+
+    if args.truth:
+        source = "truth"
+    elif args.videos:
+        if not Path(args.videos).is_dir():
+            raise ValueError(f"videos: {args.videos!r} is not a directory")
+        source = args.videos
+    else:
+        from kino.model.checkpoint import DEFAULT_CHECKPOINT
+
+        source = args.checkpoint or str(DEFAULT_CHECKPOINT)
+        if not Path(source).is_file():
+            raise ValueError(f"checkpoint: {source!r} does not exist (train one with `kino train`, or pass --videos DIR / --truth)")
+    suite = build_suite(args.suite, seed=args.seed, size=args.size, seconds=args.seconds)
+    evaluate(suite, source, args.out or f"out/eval/{args.suite}", limit=args.limit, steps=args.steps, quiet=args.quiet)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kino", description="Kino: open A2D video generation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +231,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, default=3, help="upscale factor for readable labels")
     common(p)
     p.set_defaults(fn=_world_preview)
+
+    ev = sub.add_parser("eval", help="score a model or videos against exact Kino World ground truth (kino eval compare A B: rank reports)")
+    ev.add_argument("reports", nargs="*", metavar="compare REPORT", help="`compare` then two or more report.json files")
+    ev.add_argument("--suite", choices=("standard", "ood", "controls", "long"), default="standard", help="case set (default standard)")
+    src = ev.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", default=None, help="generate with this checkpoint (default: the shipped one)")
+    src.add_argument("--videos", default=None, help="score DIR/<case_id>.mp4 made by any model")
+    src.add_argument("--truth", action="store_true", help="score the ground-truth renders themselves (the floor)")
+    ev.add_argument("--out", default=None, help="output folder (default out/eval/SUITE); with compare: writes compare.json there")
+    ev.add_argument("--limit", type=int, default=None, help="only the first N cases")
+    ev.add_argument("--seed", type=int, default=0, help="suite seed (same seed, same cases)")
+    ev.add_argument("--size", type=_size, default=None, help="render size WxH instead of the ratio's (quick runs)")
+    ev.add_argument("--seconds", type=float, default=None, help="clip length instead of the suite's (quick runs)")
+    ev.add_argument("--steps", type=int, default=4, help="decoder steps per chunk when generating (default 4)")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(fn=_eval)
     return parser
 
 
