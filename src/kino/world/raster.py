@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Part", "Shading", "raster_part"]
+__all__ = ["Part", "Shading", "raster_part", "second_tone"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,129 @@
+"""Attribute identity: colour fidelity (CIE ΔE), area stability and shape consistency over time."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from kino.eval.metrics import GT_SEEN, Metric, gt_radius_px, gt_tracks, register
+
+__all__ = ["lab", "delta_e", "color_series", "color_fidelity", "area_ratio", "area_stability", "shape_consistency"]
+
+FULL = 0.9  # ground-truth visible above this: the whole object is in view (area and shape are judged)
+ROUND = 0.87  # hull circularity at or above this reads as round (a disc ≈ 0.95, a square ≈ 0.785)
+MIN_SHAPE_AREA = 30  # px: smaller blobs have no reliable shape
+
+
+def lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB 0..255 (..., 3) → CIE L*a*b* (..., 3) via OpenCV (D65)."""
+    c = np.asarray(rgb, np.float32).reshape(-1, 1, 3) / 255.0
+    return cv2.cvtColor(c, cv2.COLOR_RGB2Lab).reshape(np.shape(rgb))
+
+
+def delta_e(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """CIE76 ΔE between sRGB colours (0..255)."""
+    return np.linalg.norm(lab(a) - lab(b), axis=-1)
+
+
+def _disk_color(frame: np.ndarray, x: float, y: float, r: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    ys, xs = np.ogrid[:h, :w]
+    m = (xs + 0.5 - x) ** 2 + (ys + 0.5 - y) ** 2 <= max(r, 1.0) ** 2
+    return np.median(frame[m].astype(np.float64), axis=0) if m.any() else np.full(3, np.nan)
+
+
+def color_series(parsed, truth: dict) -> dict[int, np.ndarray]:
+    """Object id -> (T,) ΔE of its colour (nan where the ground truth does not see it).
+
+    Where the parser finds the object: the median colour of its pixels. Where it does not (its colour is
+    gone — swapped, faded, painted over): the median colour of a disc of 0.6x its projected radius at its
+    ground-truth place, so a wrong colour scores as wrong instead of disappearing from the average."""
+    out = {}
+    for o in truth["objects"]:
+        g = gt_tracks(truth)[o["id"]]
+        col = parsed.color.get(o["id"])
+        T = len(g)
+        de = np.full(T, np.nan)
+        radius = None
+        for f in np.flatnonzero(g[:, 2] > GT_SEEN):
+            c = col[f] if col is not None else np.full(3, np.nan)
+            if np.isnan(c).any():
+                if radius is None:
+                    radius = gt_radius_px(truth, o["id"])
+                c = _disk_color(parsed.frames[f], g[f, 0], g[f, 1], 0.6 * radius[f])
+            if not np.isnan(c).any():
+                de[f] = float(delta_e(c, np.asarray(o["color_rgb"], np.float64)))
+        out[o["id"]] = de
+    return out
+
+
+def color_fidelity(parsed, truth: dict) -> float | None:
+    """Mean CIE76 ΔE between parsed object colours and their palette colours over seen object-frames."""
+    v = np.concatenate([s[~np.isnan(s)] for s in color_series(parsed, truth).values()] or [np.zeros(0)])
+    return float(v.mean()) if len(v) else None
+
+
+def area_ratio(parsed, truth: dict) -> dict[int, np.ndarray]:
+    """Object id -> (T,) parsed area / projected radius² (nan unless fully seen and found): constant for a
+    faithful video, whatever zoom, dolly or depth do to the object's size."""
+    out = {}
+    for oid, g in gt_tracks(truth).items():
+        q = parsed.tracks.get(oid)
+        r = np.full(len(g), np.nan)
+        if q is not None:
+            ok = (g[:, 2] > FULL) & (q[:, 3] > 0)
+            if ok.any():
+                rad = gt_radius_px(truth, oid)
+                r[ok] = q[ok, 2] / np.maximum(rad[ok], 1e-6) ** 2
+        out[oid] = r
+    return out
+
+
+def area_stability(parsed, truth: dict) -> float | None:
+    """Mean over objects of std / mean of the parsed-to-projected area ratio (objects with >= 4 judged frames)."""
+    cv = []
+    for r in area_ratio(parsed, truth).values():
+        r = r[~np.isnan(r)]
+        if len(r) >= 4 and r.mean() > 0:
+            cv.append(float(r.std() / r.mean()))
+    return float(np.mean(cv)) if cv else None
+
+
+def shape_consistency(parsed, truth: dict) -> float | None:
+    """Share of fully seen ball / box frames whose parsed hull circularity reads as the right shape."""
+    gts, right = gt_tracks(truth), []
+    for o in truth["objects"]:
+        if o["kind"] not in ("ball", "box"):
+            continue
+        q, sh, g = parsed.tracks.get(o["id"]), parsed.shape.get(o["id"]), gts[o["id"]]
+        if q is None or sh is None:
+            continue
+        ok = (g[:, 2] > FULL) & (q[:, 3] > 0) & (q[:, 2] >= MIN_SHAPE_AREA) & ~np.isnan(sh[:, 0])
+        round_ = sh[ok, 0] >= ROUND
+        right.extend((round_ if o["kind"] == "ball" else ~round_).tolist())
+    return float(np.mean(right)) if right else None
+
+
+register(Metric(
+    "color_fidelity",
+    "Mean CIE76 ΔE (L*a*b*, OpenCV D65) between each object's colour and its palette albedo, over object-frames "
+    "the ground truth sees: the median colour of the parsed object's pixels, or — where the parser finds none of "
+    "its colour — of a disc at its ground-truth place. Shading and light tint make the floor non-zero. Mirrors "
+    "VBench subject consistency (attribute identity). Pass: at most 1.5x the floor (at least 2 ΔE).",
+    higher_is_better=False, threshold=1.5, relative_to_floor=True, fn=color_fidelity, resolution=2.0,
+))
+register(Metric(
+    "area_stability",
+    "Coefficient of variation (std / mean) over time of each fully seen object's parsed pixel area divided by "
+    "its projected radius² (focal x half size / depth, from the ground-truth camera), so zoom and depth changes "
+    "cancel; averaged over objects. Mirrors VBench subject consistency / eval.md area ratio. Pass: at most 2x "
+    "the floor (at least 0.01).",
+    higher_is_better=False, threshold=2.0, relative_to_floor=True, fn=area_stability, resolution=0.01,
+))
+register(Metric(
+    "shape_consistency",
+    f"Share of fully seen ball and box frames (parsed area >= {MIN_SHAPE_AREA} px) whose convex-hull circularity "
+    f"4πA/P² reads as the right shape: >= {ROUND} round for balls, below it for boxes; shape flips over time "
+    "lower it. Mirrors VBench subject consistency (shape identity). Pass: at least 0.9 of the floor.",
+    higher_is_better=True, threshold=0.9, relative_to_floor=True, fn=shape_consistency,
+))
