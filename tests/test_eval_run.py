@@ -1,0 +1,232 @@
+"""`kino eval` end to end at toy size: suites, the runner on every source, report.json, and the metrics
+this side owns (prompt clauses, motion brush, distribution distance) failing on known corruptions.
+
+Clips are 64x64 / 96x64 and 1-1.5 s so the whole file stays well under a minute on two shared cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kino.cli import main
+from kino.eval.metrics import METRICS, score_clip
+from kino.eval.metrics.distribution import FEATURES, frechet_ci, frechet_state, state_features
+from kino.eval.parse import parse_video
+from kino.eval.run import SCHEMA, bootstrap_ci, evaluate, slice_parsed, slice_truth
+from kino.eval.suites import Suite, build_suite, reference_cases
+from kino.model.a2d import A2D
+from kino.model.checkpoint import save_checkpoint
+from kino.model.config import preset
+
+PROMPT_METRICS = ("prompt_adherence", "prompt_color", "prompt_direction", "prompt_event")
+
+
+def _tiny(name: str, limit: int, seconds: float = 1.5, size=(96, 64)) -> Suite:
+    return build_suite(name, limit=limit, size=size, seconds=seconds)
+
+
+@pytest.fixture(scope="module")
+def truth_run(tmp_path_factory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("truth")
+    return evaluate(_tiny("standard", 2), "truth", out, n_boot=200, quiet=True, summary=False), out
+
+
+@pytest.fixture(scope="module")
+def model_run(tmp_path_factory) -> tuple[dict, Path]:
+    d = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(A2D(preset("test")).eval(), d / "random.safetensors")
+    out = d / "eval"
+    return evaluate(_tiny("standard", 1, seconds=1.0, size=(64, 64)), str(ckpt), out, steps=1, n_boot=200, quiet=True, summary=False), out
+
+
+# ------------------------------------------------------------------------------------------- suites
+def test_suites_are_reproducible_and_disjoint_from_their_reference_set():
+    a, b = build_suite("standard", limit=3), build_suite("standard", limit=3)
+    assert a == b and len(a.cases) == 3
+    assert build_suite("standard", seed=1, limit=3).cases != a.cases
+    assert {c.seed for c in a.cases}.isdisjoint(c.seed for c in reference_cases(a))
+    assert {c.seed for c in a.cases}.isdisjoint(c.seed for c in build_suite("ood", limit=3).cases)
+    case = _tiny("standard", 1).cases[0]
+    g1, g2 = case.render(), case.render()
+    assert np.array_equal(g1.frames, g2.frames) and g1.truth["caption"] == g2.truth["caption"] != ""
+    assert g1.frames.shape == (24, 64, 96, 3)
+    assert all(c.split == "ood" for c in build_suite("ood", limit=2).cases)
+
+
+def test_control_and_long_cases_carry_their_controls():
+    ctl = _tiny("controls", 6, seconds=2.0, size=(64, 64))
+    modes = [c.controls["mode"] for c in ctl.cases]
+    assert modes == ["i2v", "keyframes", "brush", "camera", "dof", "extend"]
+    brush = ctl.cases[2].render()
+    assert brush.truth["brush"]["regions"] and len(brush.truth["camera"][0]["key"]) and brush.truth["scene"]["camera"]["keys"][-1]["pan"] == 0
+    cam = ctl.cases[3].scene().camera.keys
+    assert len(cam) == 2  # every camera case moves the camera
+    assert any(k.aperture > 0 for k in ctl.cases[4].scene().camera.keys)
+    kf = ctl.cases[1].render()
+    assert [f for f, _ in kf.keyframes] == [0, 31] and np.array_equal(kf.keyframes[1][1], kf.frames[-1])
+    ext = ctl.cases[5].render()
+    assert ext.source is not None and len(ext.source) == 16 and ext.score_from == 16
+    long = build_suite("long", limit=1)
+    assert long.cases[0].seconds == 60.0 and long.cases[0].controls["extend_frames"] == 64 and long.window_s == 4.0
+
+
+def test_limit_must_be_positive():
+    with pytest.raises(ValueError, match="limit"):
+        build_suite("standard", limit=0)
+    with pytest.raises(ValueError, match="suite"):
+        build_suite("nope")
+
+
+# ------------------------------------------------------------------------------------------- runs
+def test_truth_run_writes_every_applicable_metric_with_its_floor(truth_run):
+    report, out = truth_run
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk["schema"] == SCHEMA and on_disk["suite"]["name"] == "standard" and on_disk["suite"]["cases"] == 2
+    assert on_disk["source"]["kind"] == "truth" and on_disk["generation"] is None
+    applicable = {n for c in report["cases"] for n, v in c["floor"].items() if v is not None}
+    assert applicable <= set(report["metrics"]) and set(PROMPT_METRICS) <= applicable
+    assert "state_frechet" in report["metrics"] and report["metrics"]["state_frechet"]["set_level"]
+    for name, m in report["metrics"].items():
+        assert m["floor"] is not None and m["definition"], name
+        assert m["value"] == pytest.approx(m["floor"]), name  # the truth scores exactly its floor
+        lo, hi = m["ci"]
+        assert lo <= m["value"] + 1e-9 and m["value"] <= hi + 1e-9, name  # the bootstrap CI holds the mean
+    for name in PROMPT_METRICS:
+        if report["metrics"][name]["n"]:
+            assert report["metrics"][name]["pass"] is True, name
+    case = report["cases"][0]
+    assert case["prompt"] and case["clauses"] and all(cl["ok"] == cl["ok_floor"] for cl in case["clauses"])
+
+
+def test_truth_run_html_has_the_table_and_embedded_plots(truth_run):
+    _, out = truth_run
+    page = (out / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<table>" in page and "state_frechet" in page
+    assert page.count("data:image/png;base64,") >= 3  # bars, trajectories, contact sheets
+    assert "http://" not in page and "https://" not in page  # self-contained
+
+
+def test_random_model_scores_worse_than_the_floor(model_run):
+    report, out = model_run
+    assert report["source"]["kind"] == "checkpoint" and (out / "videos" / "standard-000.mp4").is_file()
+    gen = report["generation"]
+    assert gen["time_to_first_chunk_s"] > 0 and gen["frames_per_s"] > 0 and gen["peak_rss_mb"] > 0
+    m = report["metrics"]
+    assert m["prompt_adherence"]["value"] < m["prompt_adherence"]["floor"]
+    assert m["prompt_adherence"]["pass"] is False
+    assert m["state_frechet"]["value"] > m["state_frechet"]["floor"]
+    assert report["cases"][0]["generation"]["frames"] == 16
+
+
+def test_videos_source_names_every_missing_file(model_run, capsys):
+    _, out = model_run
+    rc = main(["eval", "--videos", str(out / "videos"), "--limit", "2", "--size", "64x64", "--seconds", "1", "--out", str(out / "v"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "standard-001.mp4" in err and "standard-000.mp4" not in err
+
+
+def test_videos_source_scores_a_directory_of_mp4(model_run, tmp_path):
+    report, out = model_run
+    again = evaluate(_tiny("standard", 1, seconds=1.0, size=(64, 64)), str(out / "videos"), tmp_path, n_boot=50, quiet=True, summary=False, html=False)
+    assert again["source"]["kind"] == "videos"
+    a, b = report["metrics"]["prompt_adherence"], again["metrics"]["prompt_adherence"]
+    assert a["floor"] == b["floor"] and b["value"] < b["floor"]
+
+
+def test_windows_and_extend_are_scored_over_the_continuation(tmp_path):
+    suite = _tiny("controls", 6, seconds=2.0, size=(64, 64))
+    suite = dataclasses.replace(suite, cases=(suite.cases[2], suite.cases[5]), window_s=0.5)
+    report = evaluate(suite, "truth", tmp_path, n_boot=50, quiet=True, summary=False, html=False)
+    brush, ext = report["cases"]
+    assert brush["metrics"]["brush_adherence"] == 1.0 and brush["metrics"]["brush_endpoint_error"] < 2.0
+    assert ext["scored_frames"] == [16, 32] and ext["metrics"]["brush_adherence"] is None
+    assert len(brush["windows"]) == 4 and report["windows"]["start_s"] == [0.0, 0.5, 1.0, 1.5]
+
+
+# ------------------------------------------------------------------------------------------- pieces
+def test_bootstrap_ci_contains_the_mean_and_is_seeded():
+    x = np.random.default_rng(0).normal(3.0, 1.0, 40)
+    lo, hi = bootstrap_ci(x)
+    assert lo < x.mean() < hi and hi - lo < 1.0
+    assert bootstrap_ci(x) == bootstrap_ci(x) and bootstrap_ci([]) is None and bootstrap_ci([2.0]) == (2.0, 2.0)
+
+
+def test_slicing_keeps_frames_and_events_aligned():
+    g = _tiny("standard", 1).cases[0].render()
+    tr = g.truth
+    part = slice_truth(tr, 6, 18)
+    assert part["num_frames"] == 12 and len(part["camera"]) == 12 and len(part["objects"][0]["track"]) == 12
+    assert all(0 <= e["frame"] < 12 for e in part["events"])
+    assert len(part["events"]) == sum(6 <= e["frame"] < 18 for e in tr["events"])
+    p = parse_video(g.frames, tr)
+    q = slice_parsed(p, 6, 18)
+    assert len(q.frames) == 12 and len(q.camera) == 11 and all(len(t) == 12 for t in q.tracks.values())
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """A standard clip with a direction clause, parsed once (for the corruption tests)."""
+    for case in build_suite("standard", limit=8, size=(96, 64), seconds=2.0).cases:
+        g = case.render()
+        p = parse_video(g.frames, g.truth)
+        s = score_clip(p, g.truth, PROMPT_METRICS)
+        if s["prompt_direction"] is not None and s["prompt_color"] is not None:
+            return g, s
+    raise AssertionError("no clip with direction and colour clauses")
+
+
+def test_prompt_metrics_fail_on_corruptions(clip):
+    g, clean = clip
+    assert clean["prompt_adherence"] == 1.0 and clean["prompt_direction"] == 1.0
+
+    def score(frames):
+        return score_clip(parse_video(np.ascontiguousarray(frames), g.truth), g.truth, PROMPT_METRICS)
+
+    reversed_ = score(g.frames[::-1])
+    assert reversed_["prompt_direction"] < clean["prompt_direction"] and reversed_["prompt_adherence"] < clean["prompt_adherence"]
+    frozen = score(np.repeat(g.frames[:1], len(g.frames), 0))
+    assert frozen["prompt_direction"] == 0.0
+    swapped = score(g.frames[..., ::-1])  # RGB -> BGR: every colour changes
+    assert swapped["prompt_color"] < clean["prompt_color"]
+    blank = score(np.repeat(np.median(g.frames, axis=(1, 2), keepdims=True).astype(np.uint8), 64, 1).repeat(96, 2))
+    assert blank["prompt_adherence"] == 0.0
+
+
+def test_brush_metrics_fail_when_the_object_moves_the_wrong_way():
+    case = _tiny("controls", 6, seconds=2.0, size=(64, 64)).cases[2]
+    g = case.render()
+    names = ("brush_adherence", "brush_endpoint_error")
+    clean = score_clip(parse_video(g.frames, g.truth), g.truth, names)
+    backwards = score_clip(parse_video(np.ascontiguousarray(g.frames[::-1]), g.truth), g.truth, names)
+    frozen = score_clip(parse_video(np.repeat(g.frames[:1], len(g.frames), 0), g.truth), g.truth, names)
+    assert clean["brush_adherence"] == 1.0 and clean["brush_endpoint_error"] < 2.0
+    assert backwards["brush_adherence"] == 0.0 and backwards["brush_endpoint_error"] > 5 * clean["brush_endpoint_error"] + 5
+    assert frozen["brush_adherence"] == 0.0 and frozen["brush_endpoint_error"] > 5
+    assert score_clip(parse_video(g.frames, {**g.truth, "brush": None}), {**g.truth, "brush": None}, names)["brush_adherence"] is None
+
+
+def test_frechet_is_zero_on_identical_sets_and_grows_with_a_shift(clip):
+    g, _ = clip
+    f = state_features(parse_video(g.frames, g.truth))
+    assert f.shape == (len(FEATURES),) and np.isfinite(f).all()
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, (30, 6)), rng.normal(0, 1, (30, 6))
+    assert frechet_state(a, a) == pytest.approx(0, abs=1e-6)
+    near, far = frechet_state(a, b), frechet_state(a, b + 2.0)
+    assert near < far and far == pytest.approx(frechet_state(b + 2.0, a))
+    lo, hi = frechet_ci(a, b + 2.0, n_boot=200)
+    assert lo <= far <= hi
+    with pytest.raises(ValueError, match="features"):
+        frechet_state(a, b[:, :3])
+
+
+def test_metric_registry_holds_this_sides_metrics():
+    for name in (*PROMPT_METRICS, "brush_adherence", "brush_endpoint_error"):
+        assert name in METRICS and METRICS[name].definition
