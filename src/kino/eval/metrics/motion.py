@@ -21,8 +21,8 @@ def _diag(truth: dict) -> float:
     return math.hypot(truth["width"], truth["height"])
 
 
-def velocity_error_series(parsed, truth: dict) -> np.ndarray:
-    """(T-1,) mean |v - v_gt| (px/frame) over objects valid at both ends of each step; nan where none."""
+def _velocity_sums(parsed, truth: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per step (T-1,): summed |v - v_gt| (px/frame) over objects valid at both ends, and their count."""
     T = len(parsed.frames)
     tot, cnt = np.zeros(max(T - 1, 0)), np.zeros(max(T - 1, 0))
     for oid, g in gt_tracks(truth).items():
@@ -34,23 +34,20 @@ def velocity_error_series(parsed, truth: dict) -> np.ndarray:
         err = np.linalg.norm(np.diff(q[:, :2], axis=0) - np.diff(g[:, :2], axis=0), axis=1)
         tot += np.where(step, err, 0.0)
         cnt += step
+    return tot, cnt
+
+
+def velocity_error_series(parsed, truth: dict) -> np.ndarray:
+    """(T-1,) mean |v - v_gt| (px/frame) over objects valid at both ends of each step; nan where none."""
+    tot, cnt = _velocity_sums(parsed, truth)
     with np.errstate(invalid="ignore"):
         return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
 
 
 def velocity_error(parsed, truth: dict) -> float | None:
     """Mean |v - v_gt| in px/frame, pooled over objects and valid steps."""
-    tot = cnt = 0.0
-    for oid, g in gt_tracks(truth).items():
-        q = parsed.tracks.get(oid)
-        if q is None:
-            continue
-        ok = (g[:, 2] > GT_SEEN) & (q[:, 3] > 0)
-        step = ok[:-1] & ok[1:]
-        err = np.linalg.norm(np.diff(q[:, :2], axis=0) - np.diff(g[:, :2], axis=0), axis=1)
-        tot += float(err[step].sum())
-        cnt += int(step.sum())
-    return tot / cnt if cnt else None
+    tot, cnt = _velocity_sums(parsed, truth)
+    return float(tot.sum() / cnt.sum()) if cnt.sum() else None
 
 
 def trajectory_error(parsed, truth: dict) -> float | None:
