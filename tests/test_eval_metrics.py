@@ -352,3 +352,10 @@ def test_drift_slope():
     noisy = np.where(np.arange(80) % 3 == 0, np.nan, 0.1 * t)
     assert drift_slope(noisy, fps) == pytest.approx(1.0, rel=0.05)
     assert not math.isnan(drift_slope(noisy, fps))
+
+
+def test_true_runs_finds_maximal_runs():
+    from kino.eval.metrics import true_runs
+
+    assert true_runs(np.array([1, 1, 0, 1, 0, 0, 1], bool)) == [(0, 1), (3, 3), (6, 6)]
+    assert true_runs(np.zeros(3, bool)) == [] and true_runs(np.ones(2, bool)) == [(0, 1)]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from kino.eval.parse import Parsed
 
 __all__ = [
+    "true_runs",
     "Metric", "METRICS", "register", "score_clip", "passes", "gt_tracks", "gt_radius_px", "gt_camera_motion",
     "GT_SEEN", "GT_HIDDEN", "dynamic_ids",
 ]
@@ -82,6 +83,13 @@ def passes(metric: Metric, value: float | None, floor: float | None = None) -> b
 
 
 # ------------------------------------------------------------------------------------------- ground truth
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs of True in a 1-D mask, as inclusive (start, end) index pairs."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    edges = np.flatnonzero(m[1:] != m[:-1])
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
 def gt_tracks(truth: dict) -> dict[int, np.ndarray]:
     """Object id -> (T, 3) ground-truth [x, y, visible] pixel track."""
     return {o["id"]: np.asarray(o["track"], np.float64).reshape(-1, 3) for o in truth["objects"]}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kino.eval.metrics import GT_HIDDEN, GT_SEEN, Metric, gt_tracks, register
+from kino.eval.metrics import GT_HIDDEN, GT_SEEN, Metric, gt_tracks, register, true_runs
 
 __all__ = ["object_permanence", "permanence_series", "unexplained_vanish", "count_accuracy"]
 
@@ -42,29 +42,15 @@ def object_permanence(parsed, truth: dict) -> float | None:
     return right / judged if judged else None
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    out, f = [], 0
-    while f < len(mask):
-        if mask[f]:
-            e = f
-            while e + 1 < len(mask) and mask[e + 1]:
-                e += 1
-            out.append((f, e))
-            f = e + 1
-        else:
-            f += 1
-    return out
-
-
 def unexplained_vanish(parsed, truth: dict) -> float:
     """Disappearances (runs of >= 2 frames not found while seen, after being found) plus appearances (runs of
     >= 2 frames found while fully hidden or out of frame), per clip."""
     n = 0
     for _, seen, hidden, found in _states(parsed, truth):
-        for s, e in _runs(seen & ~found):
+        for s, e in true_runs(seen & ~found):
             if e - s + 1 >= MIN_RUN and found[:s].any():
                 n += 1
-        for s, e in _runs(hidden & found):
+        for s, e in true_runs(hidden & found):
             if e - s + 1 >= MIN_RUN:
                 n += 1
     return float(n)

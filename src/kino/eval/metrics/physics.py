@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from kino.eval.metrics import GT_SEEN, Metric, dynamic_ids, gt_tracks, register
+from kino.eval.metrics import GT_SEEN, Metric, dynamic_ids, gt_tracks, register, true_runs
 
 __all__ = ["gravity_residual", "collision_f1", "causality_violations", "free_flight_segments", "velocity_jumps"]
 
@@ -29,18 +29,8 @@ def free_flight_segments(truth: dict, oid: int) -> list[tuple[int, int]]:
     vy = np.asarray(obj["velocity"], np.float64)[:, 1]
     ay = np.diff(vy) * truth["fps"]
     free = np.abs(ay + g) < 0.05 * g
-    out, f = [], 0
-    while f < len(free):
-        if free[f]:
-            e = f
-            while e + 1 < len(free) and free[e + 1]:
-                e += 1
-            if e + 2 - f >= MIN_FLIGHT:
-                out.append((f, e + 1))
-            f = e + 1
-        else:
-            f += 1
-    return out
+    # a run of free-flight steps f..e covers frames f..e+1
+    return [(f, e + 1) for f, e in true_runs(free) if e + 2 - f >= MIN_FLIGHT]
 
 
 def _accel(t: np.ndarray, y: np.ndarray) -> float:
