@@ -8,7 +8,7 @@ LINT_PATHS := src tests $(wildcard bench) $(wildcard scripts)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -e '.[dev,eval]'
+	$(VENV)/bin/pip install -e '.[dev,eval,serve]'
 	touch $@
 
 setup: $(STAMP)

@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.set_defaults(fn=_demo)
     sub.add_parser("train", help="train a model on streamed Kino World clips (kino train --help)")
+    sub.add_parser("serve", help="serve the Runway-compatible HTTP API (kino serve --help)")
+    sub.add_parser("admin", help="organizations, API keys and credits of a server (kino admin --help)")
 
     def gen_common(p: argparse.ArgumentParser, prompt_flag: bool) -> None:
         if prompt_flag:
@@ -256,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         from kino.train import main as train_main
 
         return train_main(argv[1:])
+    if argv[:1] in (["serve"], ["admin"]):  # the server's own parsers (server code stays out of model imports)
+        from kino.server.admin import main_admin, main_serve
+
+        return (main_serve if argv[0] == "serve" else main_admin)(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)

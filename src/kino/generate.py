@@ -20,7 +20,9 @@ from kino.model.text import text_encoder
 
 __all__ = ["Keyframe", "GenerateRequest", "RequestError", "generate", "stream", "parse_ratio", "RATIOS"]
 
-RATIOS = {"16:9": (224, 128), "9:16": (128, 224), "1:1": (128, 128)}
+# native sizes on the tiny model's 32-pixel grid at a 128-pixel short side (4:3 and 21:9 are the nearest
+# grid sizes: 160x128 is 5:4, 288x128 is 9:4; every output reports its real size)
+RATIOS = {"16:9": (224, 128), "9:16": (128, 224), "1:1": (128, 128), "4:3": (160, 128), "3:4": (128, 160), "21:9": (288, 128)}
 MAX_SECONDS = 600.0
 
 

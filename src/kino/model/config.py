@@ -70,8 +70,13 @@ class ModelConfig:
 
 
 PRESETS: dict[str, ModelConfig] = {
-    # CPU default: latent 16x16x8 per 128x128 frame, 16 tokens per frame, 512 per 2-second training clip
-    "tiny": ModelConfig(),
+    # CPU default: lossless 4x4 pixel patches (48 channels at H/4 x W/4, no tokenizer stage and no blur
+    # ceiling), 32x32-pixel tokens: 16 per 128x128 frame, 28 per 224x128 frame; U-Net decoder at H/4
+    "tiny": ModelConfig(
+        tokenizer=TokenizerConfig(kind="pixel", down=4),
+        backbone=BackboneConfig(patch=8),
+        decoder=DecoderConfig(channels=(48, 96, 128, 128)),
+    ),
     # GPU presets: same code, wider and deeper
     "small": ModelConfig(backbone=BackboneConfig(width=512, depth=12, heads=8), decoder=DecoderConfig(channels=(128, 256, 256), blocks=2)),
     "base": ModelConfig(

@@ -1,0 +1,195 @@
+"""Request bodies of the task-creating endpoints and their checks against the served model.
+
+Pydantic models give the shape (and the OpenAPI document); `normalise` checks the meaning against the
+served model's configuration — model name, mode, ratio, duration, prompt length in UTF-16 units, keyframe
+positions — and fetches every media input, so a task is stored only when it can run. Every failure is an
+`ApiIssue` that names the field's path, reported in Runway's `{"error", "issues"}` body with status 400.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kino.server.config import ServedModel, ServerConfig
+from kino.server.media import Fetcher, MediaError
+
+__all__ = ["ApiIssue", "TextToVideo", "ImageToVideo", "VideoToVideo", "Upload", "UsageQuery", "normalise", "NATIVE_SIZES"]
+
+# what the Kino model renders for each ratio (its 32-pixel grid at a 128-pixel short side); reported per task
+NATIVE_SIZES = {"16:9": "224x128", "9:16": "128x224", "1:1": "128x128", "4:3": "160x128", "3:4": "128x160", "21:9": "288x128"}
+
+
+class ApiIssue(Exception):
+    def __init__(self, path: list, message: str, code: str = "invalid_value", values: list | None = None):
+        super().__init__(message)
+        self.issue = {"code": code, "message": message, "path": path} | ({"values": values} if values is not None else {})
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ContentModeration(_Body):
+    publicFigureThreshold: Literal["auto", "low"] | None = None
+
+
+class PromptImage(_Body):
+    uri: str
+    position: Literal["first", "last"]
+
+
+class KinoKeyframe(_Body):
+    """Kino extension: an image pinned at any frame (or second, or fraction `at` of the clip)."""
+
+    uri: str
+    frame: int | None = None
+    seconds: float | None = None
+    at: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class Extend(_Body):
+    """Kino extension: continue this video (real frames are the context) for `duration` seconds."""
+
+    videoUri: str
+
+
+class _Common(_Body):
+    model: str
+    seed: int | None = Field(default=None, ge=0, le=4294967295)
+    contentModeration: ContentModeration | None = None
+    outputFormat: Literal["mp4"] | None = None
+    keyframes: list[KinoKeyframe] | None = None
+    # reserved for the controls issue; refused with a clear message until a model supports them
+    camera: dict | None = None
+    motionBrush: dict | None = None
+    references: list[dict] | None = None
+
+
+class TextToVideo(_Common):
+    promptText: str
+    ratio: str
+    duration: int
+    extend: Extend | None = None
+
+
+class ImageToVideo(_Common):
+    promptImage: str | list[PromptImage]
+    promptText: str | None = None
+    ratio: str
+    duration: int = 5
+
+
+class VideoKeyframeRange(_Body):
+    start_seconds: int
+    end_seconds: int
+
+
+class VideoKeyframe(_Body):
+    uri: str
+    seconds: float | None = None
+    at: float | None = Field(default=None, ge=0.0, le=1.0)
+    range: VideoKeyframeRange | None = None
+
+
+class VideoToVideo(_Common):
+    videoUri: str
+    promptText: str | None = None
+    ratio: str | None = None
+    keyframes: list[VideoKeyframe] | None = None  # type: ignore[assignment]  (Runway's shape on this endpoint)
+    strength: float = Field(default=0.7, gt=0.0, le=1.0)  # Kino extension: 0 = copy, 1 = ignore the source
+
+
+class Upload(_Body):
+    filename: str = Field(min_length=1, max_length=255)
+    type: Literal["ephemeral"]
+
+
+class UsageQuery(_Body):
+    startDate: str | None = None
+    beforeDate: str | None = None
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _model(cfg: ServerConfig, name: str, kind: str) -> ServedModel:
+    m = cfg.model(name)
+    allowed = [x.name for x in cfg.models if kind in x.modes]
+    if m is None or kind not in m.modes:
+        raise ApiIssue(["model"], f"Invalid option: expected one of {allowed}", values=allowed)
+    return m
+
+
+def normalise(body: _Common, kind: str, cfg: ServerConfig, fetch: Fetcher, inputs: Path) -> tuple[ServedModel, dict, dict]:
+    """Check a body against its model and fetch its media into `inputs`: (model, stored request, task metadata)."""
+    m = _model(cfg, body.model, kind)
+    for name in ("camera", "motionBrush", "references"):
+        if getattr(body, name) is not None:
+            raise ApiIssue([name], f"{name} is not supported by model {m.name!r} on this server yet")
+    prompt = body.promptText or ""
+    if kind == "text_to_video" and not prompt.strip():
+        raise ApiIssue(["promptText"], "promptText must be a non-empty string")
+    if _utf16(prompt) > cfg.limits.prompt_units:
+        raise ApiIssue(["promptText"], f"promptText is longer than {cfg.limits.prompt_units} UTF-16 code units")
+    ratio = body.ratio if body.ratio is not None else "1280:720"
+    if ratio not in m.ratios:
+        raise ApiIssue(["ratio"], f"Invalid option: expected one of {list(m.ratios)}", values=list(m.ratios))
+    kratio = m.kino_ratio(ratio)
+    inputs.mkdir(parents=True, exist_ok=True)
+
+    def save(uri: str, path: list, kind_: str):
+        try:
+            media = fetch.fetch(uri, ".".join(str(p) for p in path), kind_)
+        except MediaError as exc:
+            raise ApiIssue(path, str(exc), code="invalid_asset") from None
+        f = inputs / f"{'_'.join(str(p) for p in path)}.{media.ext}"
+        f.write_bytes(media.data)
+        return str(f), media
+
+    fps = 16
+    req: dict = {"prompt": prompt, "ratio": kratio, "fps": fps, "keyframes": []}
+    if kind == "video_to_video":
+        src, media = save(body.videoUri, ["videoUri"], "video")
+        seconds = min(float(m.max_seconds), max(float(m.min_seconds), round(media.seconds or m.min_seconds, 3)))
+        req |= {"video_to_video": src, "strength": body.strength}
+    else:
+        if not m.min_seconds <= body.duration <= m.max_seconds:
+            raise ApiIssue(["duration"], f"duration must be an integer from {m.min_seconds} to {m.max_seconds}", code="too_big" if body.duration > m.max_seconds else "too_small")
+        seconds = float(body.duration)
+    frames = max(2, int(round(seconds * fps)) // 2 * 2)
+    if kind == "image_to_video":
+        images = [PromptImage(uri=body.promptImage, position="first")] if isinstance(body.promptImage, str) else body.promptImage
+        if not images or len({i.position for i in images}) != len(images):
+            raise ApiIssue(["promptImage"], "promptImage needs one image per position (first and/or last)")
+        for i, img in enumerate(images):
+            path, _ = save(img.uri, ["promptImage", i, "uri"] if not isinstance(body.promptImage, str) else ["promptImage"], "image")
+            req["keyframes"].append({"path": path, "frame": 0 if img.position == "first" else frames - 1})
+    if kind == "text_to_video" and body.extend is not None:
+        src, _ = save(body.extend.videoUri, ["extend", "videoUri"], "video")
+        req["extend"] = src
+    keys = body.keyframes or []
+    if len(keys) > cfg.limits.max_keyframes:
+        raise ApiIssue(["keyframes"], f"at most {cfg.limits.max_keyframes} keyframes")
+    for i, k in enumerate(keys):
+        given = [v for v in (getattr(k, "frame", None), k.seconds, k.at) if v is not None]
+        if len(given) != 1:
+            raise ApiIssue(["keyframes", i], "give exactly one of frame, seconds or at")
+        if getattr(k, "frame", None) is not None:
+            f = k.frame + frames if k.frame < 0 else k.frame
+        elif k.seconds is not None:
+            f = int(round(k.seconds * fps))
+        else:
+            f = int(round(k.at * (frames - 1)))
+        if not 0 <= f < frames:
+            raise ApiIssue(["keyframes", i], f"keyframe lands on frame {f}, outside the {frames} frames of this video")
+        path, _ = save(k.uri, ["keyframes", i, "uri"], "image")
+        req["keyframes"].append({"path": path, "frame": f})
+    req["seconds"] = frames / fps
+    meta = {"frames": frames, "fps": fps, "ratio": kratio, "requestedRatio": ratio, "size": NATIVE_SIZES[kratio], "model": m.name}
+    if m.alias_of:
+        meta["aliasOf"] = m.alias_of
+    return m, req, meta
