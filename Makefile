@@ -6,9 +6,10 @@ LINT_PATHS := src tests $(wildcard bench) $(wildcard scripts)
 
 .PHONY: setup lint test demo bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/node/package-lock.json
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -e '.[dev,eval,serve]'
+	if command -v npm >/dev/null 2>&1; then cd tests/node && npm ci --no-audit --no-fund; else echo 'npm not found: skipping tests/node (the Node SDK test will skip)'; fi
 	touch $@
 
 setup: $(STAMP)
