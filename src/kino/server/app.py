@@ -7,7 +7,6 @@ retry 408/409/429/5xx, so nothing after a task is stored may answer those (no du
 organization never sees another's objects (404, so ids don't leak).
 """
 
-from __future__ import annotations
 
 import asyncio
 import datetime as dt

@@ -98,9 +98,11 @@ class Fetcher:
             raise MediaError(field, "URL must name a host and carry no credentials")
         try:
             ipaddress.ip_address(host.strip("[]"))
-            raise MediaError(field, "URL host must be a domain name, not an IP address")
+            literal = True
         except ValueError:
-            pass
+            literal = False
+        if literal:
+            raise MediaError(field, "URL host must be a domain name, not an IP address")
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError):
@@ -178,6 +180,8 @@ def check_video(data: bytes, field: str, limits: Limits) -> tuple[str, float]:
             if w * h > limits.video_pixels:
                 raise MediaError(field, f"video is {w}x{h}, over the {limits.video_pixels}-pixel limit")
             fmt = container.format.name
+            if not {"mp4", "mov", "webm", "matroska"} & set(fmt.split(",")):
+                raise MediaError(field, f"container {fmt!r} is not a video file (MP4, MOV or WebM)")
             rate = float(st.average_rate or st.guessed_rate or 16)
             n = 0
             for _ in container.decode(st):

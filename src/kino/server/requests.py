@@ -145,7 +145,7 @@ def normalise(body: _Common, kind: str, cfg: ServerConfig, fetch: Fetcher, input
         try:
             media = fetch.fetch(uri, ".".join(str(p) for p in path), kind_)
         except MediaError as exc:
-            raise ApiIssue(path, str(exc), code="invalid_asset") from None
+            raise ApiIssue(path, exc.reason, code="invalid_asset") from None
         f = inputs / f"{'_'.join(str(p) for p in path)}.{media.ext}"
         f.write_bytes(media.data)
         return str(f), media
