@@ -140,6 +140,9 @@ def _build(cls, data: dict, where: str):
         default = getattr(cls(**({"name": "x"} if "name" in known else {})), key) if key != "name" else ""
         if isinstance(default, tuple) and isinstance(value, list):
             value = tuple(value)
+        if value is None and "None" in str(known[key].type):
+            kwargs[key] = None
+            continue
         if default is not None and not isinstance(value, type(default)) and not (isinstance(default, float) and isinstance(value, int)):
             raise ConfigError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
         kwargs[key] = value
