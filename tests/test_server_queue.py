@@ -141,3 +141,57 @@ def test_graceful_shutdown_requeues_running_task(tmp_path):
     finally:
         srv2.terminate()
     ledger_ok(config)
+
+
+@pytest.fixture
+def postgres_url():
+    """A throwaway PostgreSQL server (Debian's binaries, run as the postgres user) on a free port."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    from server_helpers import free_port
+
+    initdb = shutil.which("initdb") or next(iter(sorted(__import__("glob").glob("/usr/lib/postgresql/*/bin/initdb"))), None)
+    if initdb is None or os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("PostgreSQL server binaries (initdb) and root/runuser are needed for the PostgreSQL test")
+    pg_ctl = str(__import__("pathlib").Path(os.path.realpath(initdb)).with_name("pg_ctl"))
+    d = tempfile.mkdtemp(prefix="kino-pg-")
+    shutil.chown(d, "postgres", "postgres")
+    port = free_port()
+    run = lambda *a: subprocess.run(["runuser", "-u", "postgres", "--", *a], check=True, capture_output=True)  # noqa: E731
+    run(initdb, "-D", f"{d}/db", "-A", "trust", "-U", "kino")
+    run(pg_ctl, "-D", f"{d}/db", "-o", f"-p {port} -k {d} -c listen_addresses=127.0.0.1", "-l", f"{d}/log", "-w", "start")
+    try:
+        yield f"postgresql+psycopg://kino@127.0.0.1:{port}/postgres"
+    finally:
+        run(pg_ctl, "-D", f"{d}/db", "-m", "immediate", "stop")
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_postgresql_backend(tmp_path, postgres_url):
+    """The same server on PostgreSQL: concurrent creates never overdraw, tasks run, the ledger balances."""
+    config = write_config(tmp_path / "data", tiny_checkpoint(tmp_path / "t.safetensors"), database_url=postgres_url)
+    set_model(config, max_concurrent=None, max_daily=None)
+    key = add_org(config, "acme", 5)
+    with ThreadServer(config) as srv:
+        results = []
+
+        def create():
+            with client(srv.url, key) as c:
+                results.append(c.post("/v1/text_to_video", json={"model": "kino-tiny", "promptText": "a ball", "ratio": "1:1", "duration": 2}))
+
+        threads = [threading.Thread(target=create) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(r.status_code for r in results) == [200, 200] + [400] * 6
+        c = client(srv.url, key)
+        for r in results:
+            if r.status_code == 200:
+                assert poll(c, r.json()["id"])["status"] == "SUCCEEDED"
+        tasks = [t for t in c.get("/v1/organization").json()["usage"]["models"].items()]
+        assert dict(tasks)["kino-tiny"]["dailyGenerations"] == 2
+    assert ledger_ok(config) == (1, 1)
