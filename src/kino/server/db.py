@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
+from pathlib import Path
 
 from sqlalchemy import (
     JSON,
@@ -123,6 +124,8 @@ class Ledger(Base):
 def make_engine(url: str) -> Engine:
     """Engine + tables. SQLite gets WAL and a busy timeout so concurrent writers queue instead of failing."""
     sqlite = url.startswith("sqlite")
+    if sqlite and url.startswith("sqlite:///") and ":memory:" not in url:
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {}, pool_pre_ping=not sqlite)
     if sqlite:
 
