@@ -52,8 +52,10 @@ def test_text_to_video_wait_download_decode(server):
     open(path, "wb").write(video.content)
     frames, fps = read_mp4(path)
     assert frames.shape == (32, 128, 224, 3) and fps == 16  # native 16:9 size, reported below
+    time.sleep(1.1)
     got = c.tasks.retrieve(task.id)
-    assert got.status == "SUCCEEDED" and got.output[0] != out.output[0] or True  # re-signed on every GET
+    assert got.status == "SUCCEEDED" and got.output[0] != out.output[0]  # re-signed (new expiry) on every GET
+    assert httpx.get(got.output[0]).status_code == 200 and httpx.get(out.output[0]).status_code == 200
     raw = httpx.get(f"{server.url}/v1/tasks/{task.id}", headers={"Authorization": f"Bearer {server.key}"}).json()
     assert raw["kino"]["size"] == "224x128" and raw["kino"]["requestedRatio"] == "1280:720" and raw["kino"]["model"] == "gen4.5"
     assert "aliasOf" in raw["kino"]
