@@ -60,7 +60,7 @@ def add_org(config: Path, name: str, credits: int) -> str:
 class ThreadServer:
     """uvicorn in a thread of the test process (fast start; the SDK tests)."""
 
-    def __init__(self, config: Path):
+    def __init__(self, config: Path, run_workers: bool = True):
         import uvicorn
 
         from kino.server.app import create_app
@@ -68,7 +68,7 @@ class ThreadServer:
         self.cfg = load_config(config)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(self.cfg)
+        self.app = create_app(self.cfg, run_workers=run_workers)  # run_workers=False: tasks stay PENDING (HTTP-only tests, bench)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

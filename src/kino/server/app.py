@@ -131,7 +131,9 @@ def create_app(cfg: ServerConfig, loader=None, run_workers: bool = True) -> Fast
         return f"{path}?exp={exp}&sig={sig}"
 
     def verify(path: str, exp: str, sig: str) -> bool:
-        if not exp.isdigit() or int(exp) < time.time():
+        # ASCII only: str.isdigit() accepts '²' (int() refuses it), compare_digest() raises on non-ASCII str;
+        # 20 digits: int() refuses over 4300 (and no URL we sign has more than 11)
+        if not (exp.isascii() and exp.isdigit() and sig.isascii()) or len(exp) > 20 or int(exp) < time.time():
             return False
         good = hmac.new(secret, f"{path}|{exp}".encode(), hashlib.sha256).hexdigest()
         return hmac.compare_digest(good, sig)
@@ -356,7 +358,7 @@ def create_app(cfg: ServerConfig, loader=None, run_workers: bool = True) -> Fast
 
         today = now().date()
         before = date(body.beforeDate, "beforeDate", today + dt.timedelta(days=1))
-        start = date(body.startDate, "startDate", before - dt.timedelta(days=30))
+        start = date(body.startDate, "startDate", max(before, dt.date.min + dt.timedelta(days=30)) - dt.timedelta(days=30))  # no underflow below year 1
         if start >= before:
             raise ApiIssue(["startDate"], "startDate must be before beforeDate")
         with Session() as s:

@@ -29,7 +29,8 @@ class ApiIssue(Exception):
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # allow_inf_nan: JSON has no NaN/Infinity, but Python's parser reads them (and 1e400 as inf); refuse them here
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class ContentModeration(_Body):
@@ -133,7 +134,11 @@ def normalise(body: _Common, kind: str, cfg: ServerConfig, fetch: Fetcher, input
     prompt = body.promptText or ""
     if kind == "text_to_video" and not prompt.strip():
         raise ApiIssue(["promptText"], "promptText must be a non-empty string")
-    if _utf16(prompt) > cfg.limits.prompt_units:
+    try:
+        units = _utf16(prompt)
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800" escape or CESU-8 bytes) is not text
+        raise ApiIssue(["promptText"], "promptText must be valid Unicode text (it contains a lone UTF-16 surrogate)") from None
+    if units > cfg.limits.prompt_units:
         raise ApiIssue(["promptText"], f"promptText is longer than {cfg.limits.prompt_units} UTF-16 code units")
     ratio = body.ratio if body.ratio is not None else "1280:720"
     if ratio not in m.ratios:
@@ -181,7 +186,7 @@ def normalise(body: _Common, kind: str, cfg: ServerConfig, fetch: Fetcher, input
         if getattr(k, "frame", None) is not None:
             f = k.frame + frames if k.frame < 0 else k.frame
         elif k.seconds is not None:
-            f = int(round(k.seconds * fps))
+            f = int(round(max(-1.0, min(k.seconds * fps, float(frames)))))  # clamped: a huge finite value overflows to inf
         else:
             f = int(round(k.at * (frames - 1)))
         if not 0 <= f < frames:
