@@ -25,6 +25,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/serve.py --no-peak
 
 clean:
 	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache out runs
