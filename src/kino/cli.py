@@ -80,6 +80,10 @@ def _generate(args: argparse.Namespace) -> int:
                 raise RequestError(f"request: keyframes[{i}] must be {{'image': PATH, 'frame': INT}}")
             keys.append(Keyframe(k["image"], k.get("frame", 0)))
         fields["keyframes"] = tuple(keys)
+    _controls_from_fields(fields)
+    _controls_from_flags(args, fields)
+    if not getattr(args, "request", None):
+        _controls_from_flags(args, fields)
     for name in ("prompt", "seconds", "fps", "ratio", "seed", "steps", "checkpoint", "strength"):
         value = getattr(args, name, None)
         if value is not None:
@@ -106,6 +110,75 @@ def _generate(args: argparse.Namespace) -> int:
             chunks.append(chunk)
             bar.update(len(chunk))
     print(write_mp4(args.output, np.concatenate(chunks), req.fps))
+    return 0
+
+
+def _controls_from_fields(fields: dict) -> None:
+    """JSON `camera` / `motion_brush` objects (controls.md shapes) → typed controls."""
+    from kino.controls import ControlError, brush_from_dict, camera_from_dict
+    from kino.generate import RequestError
+
+    try:
+        if isinstance(fields.get("camera"), dict):
+            fields["camera"] = camera_from_dict(fields["camera"])
+        if isinstance(fields.get("motion_brush"), dict):
+            fields["motion_brush"] = brush_from_dict(fields["motion_brush"])
+    except ControlError as exc:
+        raise RequestError(str(exc)) from None
+
+
+def _controls_from_flags(args: argparse.Namespace, fields: dict) -> None:
+    """--camera pan=-4,zoom=2 --focus F --aperture N --brush MASK=DX,DY[,DZ] --static MASK."""
+    from kino.controls import BrushRegion, CameraControl, CameraMove, MotionBrushControl
+    from kino.generate import RequestError
+
+    cam = getattr(args, "camera", None)
+    if cam or getattr(args, "focus", None) is not None or getattr(args, "aperture", None) is not None:
+        moves = {}
+        for part in filter(None, (cam or "").split(",")):
+            name, _, value = part.partition("=")
+            if name not in CameraMove.__dataclass_fields__:
+                raise RequestError(f"camera: unknown move {name!r}; use {list(CameraMove.__dataclass_fields__)}")
+            try:
+                moves[name] = float(value)
+            except ValueError:
+                raise RequestError(f"camera: {name} needs a number in -10..10, got {value!r}") from None
+        fields["camera"] = CameraControl(preset=CameraMove(**moves) if moves else None, focus=args.focus, aperture=args.aperture)
+    brushes = getattr(args, "brush", None) or []
+    if brushes:
+        regions = []
+        for spec in brushes:
+            mask, _, vec = spec.rpartition("=")
+            try:
+                v = tuple(float(x) for x in vec.split(","))
+            except ValueError:
+                raise RequestError(f"brush: expected MASK=DX,DY[,DZ] with numbers, got {spec!r}") from None
+            if not mask or len(v) not in (2, 3):
+                raise RequestError(f"brush: expected MASK=DX,DY[,DZ], got {spec!r}")
+            regions.append(BrushRegion(vector=v, mask=mask))
+        fields["motion_brush"] = MotionBrushControl(regions=tuple(regions), static_mask=getattr(args, "static", None))
+
+
+def _camera_preview(args: argparse.Namespace) -> int:
+    import json
+
+    from kino.controls import ControlError, camera_from_dict
+    from kino.generate import RequestError, parse_ratio
+    from kino.preview_camera import draw_camera_preview
+
+    try:
+        req = json.loads(Path(args.request).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RequestError(f"request: cannot read {args.request!r} ({exc})") from None
+    if not isinstance(req, dict) or not isinstance(req.get("camera"), dict):
+        raise RequestError("request: needs a 'camera' object")
+    try:
+        ctl = camera_from_dict(req["camera"])
+    except ControlError as exc:
+        raise RequestError(str(exc)) from None
+    size = parse_ratio(req.get("ratio", "16:9"))
+    frames = int(round(float(req.get("seconds", 4.0)) * int(req.get("fps", 16))))
+    print(draw_camera_preview(ctl, frames, size, args.output, fps=int(req.get("fps", 16))))
     return 0
 
 
@@ -191,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
         p.add_argument("--output", default="out/kino.mp4", help="output .mp4 (default out/kino.mp4)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--camera", default=None, help="preset moves at -10..10, e.g. pan=-4,zoom=2 (pan tilt roll zoom dolly orbit)")
+        p.add_argument("--focus", type=float, default=None, help="focus distance in metres (depth of field)")
+        p.add_argument("--aperture", type=float, default=None, help="f-number (0 = pinhole, everything sharp)")
+        p.add_argument("--brush", action="append", default=None, help="MASK=DX,DY[,DZ]: move the painted region (px/s), repeatable")
+        p.add_argument("--static", default=None, help="MASK of regions that must stay still")
         p.set_defaults(fn=_generate)
 
     g = sub.add_parser("generate", help="text/image/keyframes-to-video")
@@ -207,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("v2v_video", metavar="VIDEO", help="source video")
     v.add_argument("--strength", type=float, default=None, help="0..1, how far from the source (default 0.7)")
     gen_common(v, prompt_flag=True)
+
+    cam = sub.add_parser("camera", help="Camera Director tools")
+    csub = cam.add_subparsers(dest="camera_command", required=True)
+    cp = csub.add_parser("preview", help="draw a request's camera path (top and side views + frustum on frame 0) as a PNG")
+    cp.add_argument("request", help="JSON request with a 'camera' object (and optional ratio, seconds, fps)")
+    cp.add_argument("--output", required=True, help="output .png")
+    cp.set_defaults(fn=_camera_preview)
 
     world = sub.add_parser("world", help="Kino World: render training data and test scenes")
     wsub = world.add_subparsers(dest="world_command", required=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kino.controls import CameraControl, ControlError, MotionBrushControl, brush_tensor, camera_tensor
 from kino.model.a2d import A2D, Conditions
 from kino.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from kino.model.text import text_encoder
@@ -50,6 +51,8 @@ class GenerateRequest:
     extend: np.ndarray | str | None = None  # source video to continue (T, H, W, 3) or a path
     video_to_video: np.ndarray | str | None = None  # source video to restyle
     strength: float = 0.7  # video-to-video: how far from the source (0 = copy, 1 = ignore it)
+    camera: CameraControl | None = None  # Camera Director: preset moves / keyed path / depth of field
+    motion_brush: MotionBrushControl | None = None  # painted regions with motion vectors on frame 0
     checkpoint: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -147,10 +150,24 @@ def stream(req: GenerateRequest, model: A2D | None = None) -> Iterator[np.ndarra
     keys = [_image(key.image, f"keyframes[{i}].image", (w, h)) for i, key in enumerate(req.keyframes)]
     ext = _video(req.extend, "extend", (w, h)) if req.extend is not None else None
     v2v = _video(req.video_to_video, "video_to_video", (w, h)) if req.video_to_video is not None else None
-    return _run(req, model, (w, h), frames, list(zip(key_at, keys, strict=True)), ext, v2v)
+    controls = {}
+    try:  # built now, so a bad control fails at the entry point, naming its field
+        if req.camera is not None:
+            if not isinstance(req.camera, CameraControl):
+                raise RequestError(f"camera: expected a CameraControl, got {type(req.camera).__name__}")
+            ctx = 0 if ext is None else len(ext) - len(ext) % k if len(ext) >= k else k
+            controls["camera"] = camera_tensor(req.camera, ctx + frames, (w, h), req.fps)
+        if req.motion_brush is not None:
+            if not isinstance(req.motion_brush, MotionBrushControl):
+                raise RequestError(f"motion_brush: expected a MotionBrushControl, got {type(req.motion_brush).__name__}")
+            grid = (h // model.tokenizer.down // model.patch, w // model.tokenizer.down // model.patch)
+            controls["brush"] = brush_tensor(req.motion_brush, (w, h), grid)
+    except ControlError as exc:
+        raise RequestError(str(exc)) from None
+    return _run(req, model, (w, h), frames, list(zip(key_at, keys, strict=True)), ext, v2v, controls)
 
 
-def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, keys: list, ext, v2v) -> Iterator[np.ndarray]:
+def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, keys: list, ext, v2v, controls: dict) -> Iterator[np.ndarray]:
     """The generation loop behind `stream` (inputs already validated and loaded)."""
     k = model.cfg.chunk
     w, h = size
@@ -167,6 +184,10 @@ def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, k
             states.zero_()
             mask[:, 1:] = False
         cond = Conditions(text=states.to(dev), text_mask=mask.to(dev))
+        if "camera" in controls:
+            cond.camera = controls["camera"].to(dev)
+        if "brush" in controls:
+            cond.brush = controls["brush"].to(dev)
         context = source = None
         if ext is not None:
             if len(ext) < k:  # shorter than a chunk: hold the first frame so the source is still used

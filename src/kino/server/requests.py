@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kino.controls import ControlError, brush_from_dict, brush_tensor, camera_from_dict
 from kino.server.config import ServedModel, ServerConfig
 from kino.server.media import Fetcher, MediaError
 
@@ -63,10 +64,9 @@ class _Common(_Body):
     contentModeration: ContentModeration | None = None
     outputFormat: Literal["mp4"] | None = None
     keyframes: list[KinoKeyframe] | None = None
-    # reserved for the controls issue; refused with a clear message until a model supports them
-    camera: dict | None = None
-    motionBrush: dict | None = None
-    references: list[dict] | None = None
+    camera: dict | None = None  # Kino extension: controls.md's camera object (preset, keys, focus, aperture)
+    motionBrush: dict | None = None  # Kino extension: {regions: [{mask URI | polygon, vector, speed, ambient}], staticMask URI}
+    references: list[dict] | None = None  # reserved: refused until a model supports references
 
 
 class TextToVideo(_Common):
@@ -128,9 +128,8 @@ def _model(cfg: ServerConfig, name: str, kind: str) -> ServedModel:
 def normalise(body: _Common, kind: str, cfg: ServerConfig, fetch: Fetcher, inputs: Path) -> tuple[ServedModel, dict, dict]:
     """Check a body against its model and fetch its media into `inputs`: (model, stored request, task metadata)."""
     m = _model(cfg, body.model, kind)
-    for name in ("camera", "motionBrush", "references"):
-        if getattr(body, name) is not None:
-            raise ApiIssue([name], f"{name} is not supported by model {m.name!r} on this server yet")
+    if body.references is not None:
+        raise ApiIssue(["references"], f"references are not supported by model {m.name!r} on this server yet")
     prompt = body.promptText or ""
     if kind == "text_to_video" and not prompt.strip():
         raise ApiIssue(["promptText"], "promptText must be a non-empty string")
@@ -193,6 +192,31 @@ def normalise(body: _Common, kind: str, cfg: ServerConfig, fetch: Fetcher, input
             raise ApiIssue(["keyframes", i], f"keyframe lands on frame {f}, outside the {frames} frames of this video")
         path, _ = save(k.uri, ["keyframes", i, "uri"], "image")
         req["keyframes"].append({"path": path, "frame": f})
+    if body.camera is not None:
+        try:
+            camera_from_dict(body.camera, "camera")
+        except ControlError as exc:
+            raise ApiIssue(["camera"], str(exc)) from None
+        req["camera"] = body.camera
+    if body.motionBrush is not None:
+        brush = dict(body.motionBrush)
+        regions = brush.get("regions")
+        if isinstance(regions, list):
+            brush["regions"] = [dict(r) if isinstance(r, dict) else r for r in regions]
+            for i, r in enumerate(brush["regions"]):
+                if isinstance(r, dict) and isinstance(r.get("mask"), str):
+                    r["mask"], _ = save(r["mask"], ["motionBrush", "regions", i, "mask"], "image")
+        if isinstance(brush.get("staticMask"), str):
+            brush["staticMask"], _ = save(brush["staticMask"], ["motionBrush", "staticMask"], "image")
+        try:
+            ctl = brush_from_dict(brush, "motionBrush")
+            from kino.generate import RATIOS
+
+            size = RATIOS[kratio]
+            brush_tensor(ctl, size, (size[1] // 32, size[0] // 32))  # masks must match the output size
+        except ControlError as exc:
+            raise ApiIssue(["motionBrush"], str(exc)) from None
+        req["motion_brush"] = brush
     req["seconds"] = frames / fps
     meta = {"frames": frames, "fps": fps, "ratio": kratio, "requestedRatio": ratio, "size": NATIVE_SIZES[kratio], "model": m.name}
     if m.alias_of:

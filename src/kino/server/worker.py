@@ -27,9 +27,12 @@ log = logging.getLogger("kino.server")
 
 def build_request(req: dict, steps: int):
     """The stored (normalised) request → a `GenerateRequest`."""
+    from kino.controls import brush_from_dict, camera_from_dict
     from kino.generate import GenerateRequest, Keyframe
 
     return GenerateRequest(
+        camera=camera_from_dict(req["camera"]) if req.get("camera") else None,
+        motion_brush=brush_from_dict(req["motion_brush"], "motionBrush") if req.get("motion_brush") else None,
         prompt=req.get("prompt", ""),
         seconds=float(req["seconds"]),
         fps=int(req.get("fps", 16)),
