@@ -95,6 +95,10 @@ def test_video_to_video_and_extension_fields(server):
     t2 = c.text_to_video.create(model="kino-tiny", prompt_text="a ball", ratio="16:9", duration=2, extra_body={"keyframes": [{"uri": png_data_uri(), "frame": 17}]})
     body = poll(httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.key}"}), t2.id)
     assert body["status"] == "SUCCEEDED"
+    # Extend: continue a video that Kino did not make, for `duration` new seconds
+    t3 = c.text_to_video.create(model="kino-tiny", prompt_text="the ball keeps rolling", ratio="16:9", duration=2, extra_body={"extend": {"videoUri": uri}})
+    body = poll(httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.key}"}), t3.id)
+    assert body["status"] == "SUCCEEDED" and body["kino"]["frames"] == 32
 
 
 def test_errors_map_to_sdk_exceptions(server):
