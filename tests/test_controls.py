@@ -149,3 +149,29 @@ def test_cli_flags_request_file_and_camera_preview(tmp_path, capsys):
     (tmp_path / "req.json").write_text(json.dumps(req))
     assert main(["camera", "preview", str(tmp_path / "req.json"), "--output", str(tmp_path / "cam.png")]) == 2
     assert "camera.keys[1].t" in capsys.readouterr().err
+
+
+def test_shots_storyboard_renders_shots_and_a_cut_with_match_cuts(tmp_path, capsys):
+    from kino.io.video import read_mp4
+
+    torch.manual_seed(0)
+    ckpt = str(save_checkpoint(A2D(preset("test")).eval(), tmp_path / "m.safetensors"))
+    board = {"ratio": "1:1", "seed": 3, "steps": 1, "shots": [
+        {"prompt": "a red ball rolls right", "seconds": 0.5, "camera": {"preset": {"pan": 3}}},
+        {"prompt": "the red ball hits a blue box", "seconds": 0.25, "continue": True},
+    ]}
+    (tmp_path / "board.json").write_text(json.dumps(board))
+    assert main(["shots", str(tmp_path / "board.json"), "--output", str(tmp_path / "out"), "--checkpoint", ckpt]) == 0
+    paths = capsys.readouterr().out.split()
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["shot_00.mp4", "shot_01.mp4", "cut.mp4"]
+    a, _ = read_mp4(paths[0])
+    b, _ = read_mp4(paths[1])
+    cut, _ = read_mp4(paths[2])
+    assert len(a) == 8 and len(b) == 4 and len(cut) == 12
+    # test preset's random autoencoder is lossy, so compare the match cut to a re-encoded frame loosely
+    assert np.abs(a[-1].astype(int) - b[0]).mean() < np.abs(a[0].astype(int) - b[0]).mean() + 40
+    board["shots"][1]["camera"] = {"keys": [{"t": 0.9}, {"t": 0.1}]}
+    (tmp_path / "board.json").write_text(json.dumps(board))
+    assert main(["shots", str(tmp_path / "board.json"), "--output", str(tmp_path / "out2"), "--checkpoint", ckpt]) == 2
+    assert "storyboard.shots[1].camera.keys[1].t" in capsys.readouterr().err
+    assert not (tmp_path / "out2").exists()  # validated before anything was rendered

@@ -159,6 +159,19 @@ def _controls_from_flags(args: argparse.Namespace, fields: dict) -> None:
         fields["motion_brush"] = MotionBrushControl(regions=tuple(regions), static_mask=getattr(args, "static", None))
 
 
+def _shots(args: argparse.Namespace) -> int:
+    from kino.shots import render_storyboard
+
+    model = None
+    if args.checkpoint:
+        from kino.model.checkpoint import load_checkpoint
+
+        model = load_checkpoint(args.checkpoint)
+    for path in render_storyboard(args.storyboard, args.output, model, progress=lambda i, n: print(f"shot {i}/{n}", file=sys.stderr)):
+        print(path)
+    return 0
+
+
 def _camera_preview(args: argparse.Namespace) -> int:
     import json
 
@@ -285,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("v2v_video", metavar="VIDEO", help="source video")
     v.add_argument("--strength", type=float, default=None, help="0..1, how far from the source (default 0.7)")
     gen_common(v, prompt_flag=True)
+
+    sh = sub.add_parser("shots", help="render a storyboard of shots as separate clips plus one joined cut")
+    sh.add_argument("storyboard", help="storyboard JSON (see kino/shots.py)")
+    sh.add_argument("--output", required=True, help="output folder: shot_NN.mp4 and cut.mp4")
+    sh.add_argument("--checkpoint", default=None, help="model checkpoint (default: the storyboard's, else the shipped one)")
+    sh.set_defaults(fn=_shots)
 
     cam = sub.add_parser("camera", help="Camera Director tools")
     csub = cam.add_subparsers(dest="camera_command", required=True)

@@ -242,7 +242,11 @@ def camera_from_dict(d: dict, where: str = "camera") -> CameraControl:
         vals = {n: (v if n == "ease" else _num(v, f"{where}.keys[{i}].{n}")) for n, v in k.items()}
         keys.append(CameraKey(**vals))
     ctl = CameraControl(preset=preset, keys=tuple(keys), focus=d.get("focus"), aperture=d.get("aperture"), ease=d.get("ease", "smooth"))
-    ctl.to_keys()  # validate now, naming the field
+    try:
+        ctl.to_keys()  # validate now, naming the field (under the caller's name for it)
+    except ControlError as exc:
+        msg = str(exc)
+        raise ControlError(where + msg[len("camera") :] if msg.startswith("camera") else msg) from None
     return ctl
 
 
