@@ -24,7 +24,8 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select, update
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -32,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kino.server.config import ServerConfig
 from kino.server.db import ACTIVE, ApiKey, Org, Task, Upload, hash_key, make_engine, now, sessions
 from kino.server.media import Fetcher
-from kino.server.requests import ApiIssue, ImageToVideo, TextToVideo, UsageQuery, VideoToVideo, normalise
+from kino.server.requests import NATIVE_SIZES, ApiIssue, ImageToVideo, TextToVideo, UsageQuery, VideoToVideo, normalise
 from kino.server.requests import Upload as UploadBody
 from kino.server.store import DailyLimit, InsufficientCredits, cancel, create_task, renew_plan
 from kino.server.worker import WorkerPool
@@ -41,6 +42,21 @@ __all__ = ["create_app", "ApiError"]
 
 log = logging.getLogger("kino.server")
 DOC_URL = "https://github.com/kino-video/kino/blob/main/docs/api.md"
+STUDIO_DIR = Path(__file__).with_name("studio")  # the web studio: static HTML/CSS/ES modules, package data
+DATA_URI_KEEP = 200  # data: URIs longer than this are not kept in a task's stored request body
+THUMBNAIL = "thumb.png"  # first frame of a task, written by the worker with its first chunk
+
+
+def _slim(value):
+    """The create body as stored with the task: long data: URIs replaced by a short placeholder (small DB)."""
+    if isinstance(value, dict):
+        return {k: _slim(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_slim(v) for v in value]
+    if isinstance(value, str) and value[:5].lower() == "data:" and len(value) > DATA_URI_KEEP:
+        mime = value[5:].split(";", 1)[0].split(",", 1)[0][:64] or "data"
+        return f"[data URI omitted: {mime}, {len(value)} chars]"
+    return value
 
 
 class ApiError(Exception):
@@ -154,7 +170,7 @@ def create_app(cfg: ServerConfig, loader=None, run_workers: bool = True) -> Fast
         if t.status == "FAILED":
             out["failure"] = t.failure or "The generation failed."
             out["failureCode"] = t.failure_code or "INTERNAL"
-        out["kino"] = {k: t.meta.get(k) for k in ("model", "aliasOf", "size", "fps", "frames", "seconds", "ratio", "requestedRatio") if t.meta.get(k) is not None}
+        out["kino"] = {k: t.meta.get(k) for k in ("model", "aliasOf", "size", "fps", "frames", "seconds", "ratio", "requestedRatio", "seed") if t.meta.get(k) is not None}
         return out
 
     def get_task(s, org: Org, task_id: str) -> Task:
@@ -180,6 +196,8 @@ def create_app(cfg: ServerConfig, loader=None, run_workers: bool = True) -> Fast
         try:
             m, req, meta = normalise(body, kind, cfg, fetcher, folder / "inputs")
             req["seed"] = body.seed if body.seed is not None else secrets.randbelow(2**32)
+            meta["seed"] = req["seed"]
+            meta["body"] = _slim(body.model_dump(mode="json", exclude_unset=True))  # what the user sent (for GET /v1/tasks)
             estimated = int(round(m.credits_per_second * req["seconds"]))
             with Session.begin() as s:
                 org_row = s.get(Org, org.id)
@@ -209,6 +227,29 @@ def create_app(cfg: ServerConfig, loader=None, run_workers: bool = True) -> Fast
         return start_task("video_to_video", body, org)
 
     # ------------------------------------------------------------------------------ tasks
+    @app.get("/v1/tasks", tags=["tasks"], summary="The organization's tasks, newest first, with the request that made each (Kino extension)")
+    def list_tasks(request: Request, org: OrgDep, limit: str = "20", before: str | None = None):
+        if not (limit.isascii() and limit.isdigit() and len(limit) <= 4 and 1 <= int(limit) <= 100):
+            raise ApiIssue(["limit"], "limit must be an integer from 1 to 100")
+        n = int(limit)
+        with Session() as s:
+            q = select(Task).where(Task.org_id == org.id, Task.deleted.is_(False))
+            if before is not None:
+                seq = s.scalar(select(Task.seq).where(Task.id == before, Task.org_id == org.id))  # deleted ones still mark a place
+                if seq is None:
+                    raise ApiIssue(["before"], "before must be the id of a task of this organization")
+                q = q.where(Task.seq < seq)
+            rows = s.scalars(q.order_by(Task.seq.desc()).limit(n + 1)).all()
+        items = []
+        for t in rows[:n]:
+            item = task_json(t, request)
+            item["kind"] = t.kind
+            item["request"] = t.meta.get("body")
+            if (data_dir / "tasks" / t.id / THUMBNAIL).is_file():
+                item["thumbnail"] = base(request) + sign(f"/v1/files/{t.id}/{THUMBNAIL}", cfg.url_ttl_s)
+            items.append(item)
+        return JSONResponse({"tasks": items, "hasMore": len(rows) > n, "nextBefore": items[-1]["id"] if len(rows) > n else None})
+
     @app.get("/v1/tasks/{task_id}", tags=["tasks"])
     def retrieve(task_id: str, request: Request, org: OrgDep):
         with Session() as s:
@@ -277,9 +318,10 @@ def create_app(cfg: ServerConfig, loader=None, run_workers: bool = True) -> Fast
             raise ApiError(403, "Invalid or expired signature")
         root = (data_dir / "tasks" / task_id).resolve()
         path = (root / name).resolve()
-        if root not in path.parents or path.suffix != ".mp4" or not path.is_file():
+        thumb = path == root / THUMBNAIL
+        if root not in path.parents or (path.suffix != ".mp4" and not thumb) or not path.is_file():
             raise ApiError(404, "Not found")
-        return FileResponse(path, media_type="video/mp4")
+        return FileResponse(path, media_type="image/png" if thumb else "video/mp4")
 
     # ------------------------------------------------------------------------------ uploads
     @app.post("/v1/uploads", tags=["uploads"])
@@ -341,6 +383,21 @@ def create_app(cfg: ServerConfig, loader=None, run_workers: bool = True) -> Fast
                     "models": {m.name: {"maxConcurrentGenerations": m.max_concurrent, "maxDailyGenerations": m.max_daily} for m in cfg.models},
                 },
                 "usage": {"models": {m.name: {"dailyGenerations": int(counts.get(m.name, 0))} for m in cfg.models}},
+                "kino": {  # Kino extension: what each model accepts, so a client (the studio) can build valid requests
+                    "models": {
+                        m.name: {
+                            "modes": list(m.modes),
+                            "ratios": {r: NATIVE_SIZES[m.kino_ratio(r)] for r in m.ratios if m.kino_ratio(r) in NATIVE_SIZES},
+                            "minSeconds": m.min_seconds,
+                            "maxSeconds": m.max_seconds,
+                            "creditsPerSecond": m.credits_per_second,
+                            "fps": 16,
+                        }
+                        | ({"aliasOf": m.alias_of} if m.alias_of else {})
+                        for m in cfg.models
+                    },
+                    "limits": {"promptUnits": cfg.limits.prompt_units, "maxKeyframes": cfg.limits.max_keyframes, "uploadBytes": cfg.limits.upload_bytes, "dataUriKeep": DATA_URI_KEEP},
+                },
             }
         )
 
@@ -372,4 +429,23 @@ def create_app(cfg: ServerConfig, loader=None, run_workers: bool = True) -> Fast
         results = [{"date": d, "usedCredits": [{"model": k, "amount": v} for k, v in sorted(m.items())]} for d, m in sorted(per.items())]
         return JSONResponse({"models": sorted({r[1] for r in rows}), "results": results})
 
+    # ------------------------------------------------------------------------------ the web studio
+    studio_headers = {
+        # everything from this origin; nothing fetched from anywhere else
+        "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: data:; connect-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+    class Studio(StaticFiles):
+        async def get_response(self, path, scope):
+            resp = await super().get_response(path, scope)
+            resp.headers.update(studio_headers | {"Cache-Control": "no-cache"})
+            return resp
+
+    @app.get("/studio", include_in_schema=False)
+    def studio_root():
+        return RedirectResponse("/studio/", status_code=307)
+
+    app.mount("/studio/", Studio(directory=STUDIO_DIR, html=True), name="studio")
     return app

@@ -124,7 +124,7 @@ class WorkerPool:
 
     def _run(self, task: Task) -> None:
         from kino.generate import RequestError, stream
-        from kino.io.video import write_mp4
+        from kino.io.video import save_png, write_mp4
 
         m = self.cfg.model(task.model)
         folder = self.tasks_dir / task.id
@@ -132,6 +132,7 @@ class WorkerPool:
         chunks.mkdir(parents=True, exist_ok=True)
         for old in chunks.glob("*.mp4"):  # a re-run starts its stream afresh
             old.unlink()
+        (folder / "thumb.png").unlink(missing_ok=True)
         try:
             if m is None:
                 raise RequestError(f"model: {task.model!r} is no longer configured on this server")
@@ -145,6 +146,8 @@ class WorkerPool:
                 frames.append(chunk)
                 done += len(chunk)
                 write_mp4(chunks / f"{i:05d}.mp4", chunk, req.fps)
+                if i == 0:  # the first frame as the task's thumbnail (GET /v1/tasks)
+                    save_png(folder / "thumb.png", chunk[0])
                 with self.sessions.begin() as s:
                     s.execute(update(Task).where(Task.seq == task.seq, Task.status == "RUNNING").values(progress=min(0.99, done / total)))
                 self._check(task)
