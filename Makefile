@@ -9,6 +9,8 @@ LINT_PATHS := src tests $(wildcard bench) $(wildcard scripts)
 $(STAMP): pyproject.toml tests/node/package-lock.json
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -e '.[dev,eval,serve]'
+	# the studio's browser tests drive Debian's Chromium (Playwright never downloads a browser); elsewhere they skip
+	command -v chromium >/dev/null 2>&1 || ( command -v apt-get >/dev/null 2>&1 && { DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; } ) || echo 'chromium not installed: the studio browser tests will skip'
 	if command -v npm >/dev/null 2>&1; then cd tests/node && npm ci --no-audit --no-fund; else echo 'npm not found: skipping tests/node (the Node SDK test will skip)'; fi
 	touch $@
 

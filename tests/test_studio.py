@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -148,8 +149,21 @@ def seed_library(server, tmp: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ the whole flow
+def slowed(stream, seconds: float):
+    """The server's chunk stream with a pause per chunk (the test model is ~1 s in all): time to watch it live."""
+
+    def slow(*args, **kwargs):
+        for chunk in stream(*args, **kwargs):
+            time.sleep(seconds)
+            yield chunk
+
+    return slow
+
+
 @pytest.mark.slow
-def test_paint_direct_generate_watch_library_delete(page, server, tmp_path):
+def test_paint_direct_generate_watch_library_delete(page, server, tmp_path, monkeypatch):
+    import kino.generate
+
     seeded = seed_library(server, tmp_path)
     first = world_frame(tmp_path, 1, "first.png")  # a cyan ball left of a blue box
     key_img = world_frame(tmp_path, 3, "key.png")
@@ -221,6 +235,9 @@ def test_paint_direct_generate_watch_library_delete(page, server, tmp_path):
     page.locator("#preset-zoom").focus()
     for _ in range(4):
         page.keyboard.press("ArrowRight")
+    page.locator("#preset-dolly").focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
     expect(page.locator("#preset-pan-out")).to_have_text("+3")
     expect(page.locator("#preset-zoom-out")).to_have_text("+2")
     page.click("#add-rack")
@@ -238,11 +255,18 @@ def test_paint_direct_generate_watch_library_delete(page, server, tmp_path):
     expect(page.locator("#estimate")).to_have_text("≈ 2 credits")
     shot(page, "generate")
 
-    # ---- generate → watch: chunks stream in, then the final video plays
+    # ---- generate → watch: chunks stream in and play while the task runs, then the final video plays
+    monkeypatch.setattr(kino.generate, "stream", slowed(kino.generate.stream, 0.35))  # the in-process server's worker
     page.click("#generate")
     expect(page.locator("#tab-watch")).to_have_attribute("aria-selected", "true")
     task_id = page.get_attribute("#watch-id", "title")
     assert task_id
+    page.wait_for_function("() => document.querySelectorAll('#filmstrip .chunk.ready').length >= 4 && document.querySelector('#watch-status').textContent === 'RUNNING'", timeout=90_000)
+    expect(page.locator("#live-badge")).to_be_visible()
+    assert "/chunks/" in page.evaluate("document.querySelector('#watch-video').currentSrc")  # a chunk is on the player
+    assert 0 < float(page.get_attribute("#watch-progress", "value") or page.evaluate("document.querySelector('#watch-progress').value")) < 1
+    expect(page.locator("#watch-cost")).to_have_text("—")  # the estimate is shown; the final cost comes with `done`
+    shot(page, "watch-streaming")
     expect(page.locator("#player")).to_have_attribute("data-state", "final", timeout=90_000)
     assert int(page.get_attribute("#player", "data-chunks-before-done")) >= 1  # chunk events arrived before `done`
     expect(page.locator("#filmstrip .chunk")).to_have_count(16)  # 2 s x 16 fps / 2 frames a chunk
@@ -257,7 +281,7 @@ def test_paint_direct_generate_watch_library_delete(page, server, tmp_path):
     sent = api(server).get("/v1/tasks", params={"limit": 1}).json()["tasks"][0]
     assert sent["id"] == task_id and sent["kind"] == "image_to_video"
     req = sent["request"]
-    assert req["camera"]["preset"] == {"pan": 3, "zoom": 2} and [k["focus"] for k in req["camera"]["keys"]] == [2.5, 9]
+    assert req["camera"]["preset"] == {"pan": 3, "zoom": 2, "dolly": 2.5} and [k["focus"] for k in req["camera"]["keys"]] == [2.5, 9]
     assert req["keyframes"][0]["frame"] == 21 and req["promptImage"][0]["uri"].startswith("runway://uploads/")
     region = req["motionBrush"]["regions"][0]
     assert region["vector"][0] == dx and region["vector"][2] == pytest.approx(0.5) and region["mask"].startswith("[data URI omitted: image/png")

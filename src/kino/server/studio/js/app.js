@@ -98,7 +98,7 @@ function init() {
   });
   $("#signout").addEventListener("click", signOut);
   window.addEventListener("kino:unauthorized", () => {
-    if (auth.key) {
+    if (document.body.classList.contains("signed-in")) {
       toast("Your key is no longer accepted: sign in again.");
       signOut();
     }
@@ -125,7 +125,7 @@ function init() {
   bus.on("balance", refreshBalance);
   bus.on("created", () => refreshBalance());
   bus.on("reopen", (task) => generate.reopen(task));
-  bus.on("watch", (task) => watch.open(task.id, task.estimatedCost ? task.estimatedCost.credits : null));
+  bus.on("watch", (task) => watch.open(task.id, task.estimatedCost ? task.estimatedCost.credits : null, task.request));
   bus.on("from-result", ({ task, mode }) => generate.fromResult(task, mode));
 
   if (auth.key) signIn(auth.key);

@@ -436,32 +436,48 @@ function draw() {
   ctx.lineTo(tg[0], tg[1] + 6);
   ctx.stroke();
 
-  const frustum = (c, alpha, fill) => {
+  const frustum = (c, alpha, current) => {
+    // the cone (short), then dashed rays out to the focus distance and the focus plane across them
     const half = Math.atan(w / 2 / c.focal);
-    const depth = Math.min(Math.max(c.focus, 0.5), span);
+    const cone = Math.min(Math.max(c.focus, 0.5), span * 0.28);
     const dirs = [-1, 1].map((s) => [c.forward[0] + Math.tan(half) * s * c.right[0], c.forward[2] + Math.tan(half) * s * c.right[2]]);
+    const at = (d, len) => P(c.position[0] + d[0] * len, c.position[2] + d[1] * len);
     const o = P(c.position[0], c.position[2]);
-    const ends = dirs.map((d) => P(c.position[0] + d[0] * depth, c.position[2] + d[1] * depth));
+    const ends = dirs.map((d) => at(d, cone));
     ctx.beginPath();
     ctx.moveTo(o[0], o[1]);
     ctx.lineTo(ends[0][0], ends[0][1]);
     ctx.lineTo(ends[1][0], ends[1][1]);
     ctx.closePath();
-    if (fill) {
-      ctx.fillStyle = `rgba(245,165,36,${alpha * 0.22})`;
+    if (current) {
+      ctx.fillStyle = "rgba(245,165,36,0.22)";
       ctx.fill();
     }
     ctx.strokeStyle = `rgba(245,165,36,${alpha})`;
-    ctx.lineWidth = fill ? 2 : 1;
+    ctx.lineWidth = current ? 2 : 1;
     ctx.stroke();
-    if (fill) {
-      ctx.strokeStyle = "#ffd27a";
-      ctx.lineWidth = 3;
-      ctx.beginPath();
-      ctx.moveTo(ends[0][0], ends[0][1]);
-      ctx.lineTo(ends[1][0], ends[1][1]);
-      ctx.stroke();
+    if (!current) return;
+    const far = dirs.map((d) => at(d, c.focus));
+    ctx.setLineDash([4, 5]);
+    ctx.strokeStyle = "rgba(245,165,36,0.45)";
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    for (let i = 0; i < 2; i++) {
+      ctx.moveTo(ends[i][0], ends[i][1]);
+      ctx.lineTo(far[i][0], far[i][1]);
     }
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.strokeStyle = "#ffd27a";
+    ctx.lineWidth = 3;
+    ctx.beginPath();
+    ctx.moveTo(far[0][0], far[0][1]);
+    ctx.lineTo(far[1][0], far[1][1]);
+    ctx.stroke();
+    const mid = [(far[0][0] + far[1][0]) / 2, (far[0][1] + far[1][1]) / 2];
+    ctx.fillStyle = "#ffd27a";
+    ctx.font = "600 12px system-ui, sans-serif";
+    ctx.fillText(`focus ${c.focus.toFixed(1)} m${c.aperture > 0 ? ` · f/${c.aperture.toFixed(1)}` : ""}`, mid[0] + 8, mid[1] - 8);
   };
   for (const k of keysAll) frustum(cameraAt(k, w, hh), 0.35, false);
   // path, start → end
@@ -506,7 +522,7 @@ function draw() {
     ["● ", "#ff5d5d"],
     ["end   ", "rgba(255,255,255,0.55)"],
     ["▲ ", "#f5a524"],
-    ["frustum to the focus distance", "rgba(255,255,255,0.55)"],
+    ["view cone · dashed to the focus plane", "rgba(255,255,255,0.55)"],
   ]) {
     ctx.fillStyle = color;
     ctx.fillText(text, lx0, CH - 14);

@@ -3,7 +3,7 @@
 // arrives; `status` moves the progress; `done` shows the final cost and plays the final video.
 
 import { api } from "./api.js";
-import { $, bus, h } from "./store.js";
+import { $, bus, h, localBodies } from "./store.js";
 
 let current = null; // {id, abort, task}
 const stats = { chunksBeforeDone: 0 };
@@ -27,7 +27,7 @@ function badge(status) {
 }
 
 /** Start watching a task (new or from the library). */
-export function open(id, estimated = null) {
+export function open(id, estimated = null, request = null) {
   if (current) current.abort.abort();
   const abort = new AbortController();
   current = { id, abort, task: null, queue: [], playingLive: false, done: false, chunks: 0 };
@@ -35,6 +35,8 @@ export function open(id, estimated = null) {
   const c = current;
   $("#watch-id").textContent = id.slice(0, 8);
   $("#watch-id").title = id;
+  const body = request || (localBodies.get(id) || {}).body || {};
+  $("#watch-prompt").textContent = body.promptText || (body.extend ? "Extend" : "");
   badge("PENDING");
   $("#watch-progress").value = 0;
   $("#watch-chunks").textContent = "waiting for the first chunk…";
@@ -122,22 +124,32 @@ function nextTile() {
   const v = document.createElement("video");
   v.muted = true;
   v.preload = "auto";
+  let over = false;
   const finish = () => {
+    if (over) return;
+    over = true;
+    v.removeEventListener("seeked", paint);
     v.removeAttribute("src");
     v.load();
     nextTile();
   };
-  v.addEventListener(
-    "loadeddata",
-    () => {
-      const ctx = canvas.getContext("2d");
-      canvas.height = Math.round((canvas.width * v.videoHeight) / Math.max(1, v.videoWidth)) || canvas.height;
-      ctx.drawImage(v, 0, 0, canvas.width, canvas.height);
-      canvas.parentElement?.classList.add("ready");
-      finish();
-    },
-    { once: true },
-  );
+  let tries = 0;
+  const paint = () => {
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    canvas.height = Math.round((canvas.width * v.videoHeight) / Math.max(1, v.videoWidth)) || canvas.height;
+    ctx.drawImage(v, 0, 0, canvas.width, canvas.height);
+    const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    let lit = false;
+    for (let i = 0; i < px.length && !lit; i += 16) lit = px[i + 3] > 0 && px[i] + px[i + 1] + px[i + 2] > 0;
+    if (!lit && tries++ < 3) {
+      v.currentTime = 0.001 * tries; // the frame was not decoded yet: seek (re-decodes) and paint again
+      return;
+    }
+    canvas.parentElement?.classList.add("ready");
+    finish();
+  };
+  v.addEventListener("loadeddata", paint, { once: true });
+  v.addEventListener("seeked", paint);
   v.addEventListener("error", finish, { once: true });
   v.src = url;
 }
@@ -189,6 +201,7 @@ function onDone(c, task) {
     $("#player-empty").textContent = task.status === "CANCELLED" ? "Cancelled (refunded)." : "No video.";
     if (task.failure) $("#watch-error").textContent = `${task.failure} (${task.failureCode})`;
   }
+  $("#filmstrip").scrollTo({ left: 0 });
   bus.emit("task-finished", task);
 
 }
