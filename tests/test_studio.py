@@ -5,6 +5,7 @@ the JS camera path equals kino.controls'; tablet width; keyboard access. Saves d
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -130,8 +131,6 @@ def api(server, key=None) -> httpx.Client:
 
 def seed_library(server, tmp: Path) -> list[str]:
     """A few earlier shots made through the API (what a script would do): the library has something to show."""
-    import base64
-
     c = api(server)
     ids = []
     prompts = ["Two balls on a tiled floor at dusk; the yellow ball rolls toward the green one.", "A green rubber ball rolls across a concrete floor; the camera zooms in.", "A white ramp on grass against a plain wall; a slow push in."]
@@ -199,6 +198,21 @@ def test_paint_direct_generate_watch_library_delete(page, server, tmp_path, monk
     page.locator("#kf-markers .marker").focus()
     page.keyboard.press("ArrowRight")  # markers move by keyboard too
     expect(page.locator("#kf-markers .marker i")).to_have_text("21")
+    # an image file dropped on the timeline lands at the frame under the pointer (0.9 of frames 0..31 → 28)
+    dropped = base64.b64encode(world_frame(tmp_path, 2, "drop.png").read_bytes()).decode()
+    page.evaluate(
+        """(b64) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const dt = new DataTransfer();
+          dt.items.add(new File([bytes], "drop.png", { type: "image/png" }));
+          const tl = document.querySelector("#kf-timeline");
+          const m = tl.querySelector(".markers").getBoundingClientRect();
+          for (const type of ["dragover", "drop"]) tl.dispatchEvent(new DragEvent(type, { dataTransfer: dt, clientX: m.left + 0.9 * m.width, clientY: m.top + 10, bubbles: true, cancelable: true }));
+        }""",
+        dropped,
+    )
+    expect(page.locator("#kf-markers .marker:not(.pending)")).to_have_count(2)
+    expect(page.locator("#kf-markers .marker i")).to_have_text(["21", "28"])
 
     # ---- motion brush: paint the ball, drag its arrow to the right; paint the box as the static area
     page.click("#tab-brush")
@@ -282,7 +296,7 @@ def test_paint_direct_generate_watch_library_delete(page, server, tmp_path, monk
     assert sent["id"] == task_id and sent["kind"] == "image_to_video"
     req = sent["request"]
     assert req["camera"]["preset"] == {"pan": 3, "zoom": 2, "dolly": 2.5} and [k["focus"] for k in req["camera"]["keys"]] == [2.5, 9]
-    assert req["keyframes"][0]["frame"] == 21 and req["promptImage"][0]["uri"].startswith("runway://uploads/")
+    assert [k["frame"] for k in req["keyframes"]] == [21, 28] and req["promptImage"][0]["uri"].startswith("runway://uploads/")
     region = req["motionBrush"]["regions"][0]
     assert region["vector"][0] == dx and region["vector"][2] == pytest.approx(0.5) and region["mask"].startswith("[data URI omitted: image/png")
     assert req["motionBrush"]["staticMask"].startswith("[data URI omitted")
@@ -298,6 +312,7 @@ def test_paint_direct_generate_watch_library_delete(page, server, tmp_path, monk
     expect(page.locator("article.task")).to_have_count(4)
     expect(card.locator(".badge")).to_have_text("SUCCEEDED")
     expect(card.locator(".cost")).to_have_text("2 credits")
+    expect(card).to_contain_text("2 keyframes")
     page.wait_for_function(f"() => document.querySelector(\"article.task[data-id='{task_id}'] .thumb img\").naturalWidth === 224")
     for sid in seeded:
         page.wait_for_function(f"() => document.querySelector(\"article.task[data-id='{sid}'] .thumb img\")?.naturalWidth === 224")

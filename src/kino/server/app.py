@@ -430,9 +430,13 @@ def create_app(cfg: ServerConfig, loader=None, run_workers: bool = True) -> Fast
         return JSONResponse({"models": sorted({r[1] for r in rows}), "results": results})
 
     # ------------------------------------------------------------------------------ the web studio
+    public = ""  # signed outputs are absolute URLs on public_url when one is configured
+    if cfg.public_url and "://" in cfg.public_url:
+        scheme, rest = cfg.public_url.split("://", 1)
+        public = f" {scheme}://{rest.split('/', 1)[0]}"
     studio_headers = {
-        # everything from this origin; nothing fetched from anywhere else
-        "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: data:; connect-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+        # everything from this origin (and the configured public URL); nothing fetched from anywhere else
+        "Content-Security-Policy": f"default-src 'self'; img-src 'self' data: blob:{public}; media-src 'self' blob: data:{public}; connect-src 'self'{public}; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
     }

@@ -207,7 +207,7 @@ function timeline() {
       draw();
     });
     b.addEventListener("pointerdown", (e) => {
-      const r = $("#cam-timeline").getBoundingClientRect();
+      const r = $("#cam-markers").getBoundingClientRect();
       b.setPointerCapture(e.pointerId);
       const move = (ev) => {
         k.t = Math.round(Math.max(0, Math.min(1, (ev.clientX - r.left) / r.width)) * 100) / 100;

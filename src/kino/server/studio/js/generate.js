@@ -87,8 +87,8 @@ export function init() {
   });
   const tl = $("#kf-timeline");
   dropTarget(tl, (file, ev) => {
-    const r = tl.getBoundingClientRect();
-    const f = Math.round(((ev.clientX - r.left) / r.width) * (frameCount() - 1));
+    const r = $("#kf-markers").getBoundingClientRect(); // markers are placed across this box
+    const f = Math.round(Math.max(0, Math.min(1, (ev.clientX - r.left) / r.width)) * (frameCount() - 1));
     addKeyframe(file, f);
   });
   window.addEventListener("resize", renderTimeline);
@@ -326,7 +326,7 @@ function renderTimeline() {
       }
     });
     m.addEventListener("pointerdown", (e) => {
-      const tl = $("#kf-timeline").getBoundingClientRect();
+      const tl = $("#kf-markers").getBoundingClientRect();
       m.setPointerCapture(e.pointerId);
       const move = (ev) => {
         kf.frame = Math.max(0, Math.min(n - 1, Math.round(((ev.clientX - tl.left) / tl.width) * (n - 1))));
