@@ -1,13 +1,14 @@
 """Kino Studio in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright) against a
 live `kino serve`: sign in, upload, paint + drag a vector, camera preset + focus key, generate, watch the
 chunks stream and the video play, find it in the library, re-open, delete; errors next to their fields;
-the JS camera path equals kino.controls'; tablet width; keyboard access. Saves docs/studio/*.png."""
+the JS camera path equals kino.controls'; tablet width; keyboard access. Saves screenshots (KINO_SCREENSHOTS=docs/studio for the README's)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from server_helpers import ThreadServer, add_org, poll, tiny_checkpoint, write_c
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "studio"
+# screenshots go to a temp folder; `KINO_SCREENSHOTS=docs/studio` refreshes the README's (a clean tree after make test)
+SHOTS = Path(os.environ.get("KINO_SCREENSHOTS") or Path(tempfile.gettempdir()) / "kino-studio-shots")
 
 try:
     from playwright.sync_api import expect, sync_playwright
