@@ -29,6 +29,22 @@ def client(url, key):
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
 
+def concurrent_creates(url: str, key: str, n: int) -> list[httpx.Response]:
+    """n 2-second kino-tiny creates at once, each from its own client and thread."""
+    results = []
+
+    def create():
+        with client(url, key) as c:
+            results.append(c.post("/v1/text_to_video", json={"model": "kino-tiny", "promptText": "a ball", "ratio": "1:1", "duration": 2}))
+
+    threads = [threading.Thread(target=create) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def set_model(config, **over):
     cfg = json.loads(config.read_text())
     for m in cfg["models"]:
@@ -41,17 +57,7 @@ def test_concurrent_creates_never_overdraw(tmp_path):
     set_model(config, max_concurrent=None, max_daily=None)
     key = add_org(config, "acme", 7 * 2)  # kino-tiny: 1 credit/s, 2 s tasks: room for exactly 7
     with ThreadServer(config) as srv:
-        results = []
-
-        def create():
-            with client(srv.url, key) as c:
-                results.append(c.post("/v1/text_to_video", json={"model": "kino-tiny", "promptText": "a ball", "ratio": "1:1", "duration": 2}))
-
-        threads = [threading.Thread(target=create) for _ in range(20)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = concurrent_creates(srv.url, key, 20)
         ok = [r for r in results if r.status_code == 200]
         assert len(ok) == 7 and all(r.status_code == 400 and "enough credits" in r.json()["error"] for r in results if r.status_code != 200)
         c = client(srv.url, key)
@@ -176,17 +182,7 @@ def test_postgresql_backend(tmp_path, postgres_url):
     set_model(config, max_concurrent=None, max_daily=None)
     key = add_org(config, "acme", 5)
     with ThreadServer(config) as srv:
-        results = []
-
-        def create():
-            with client(srv.url, key) as c:
-                results.append(c.post("/v1/text_to_video", json={"model": "kino-tiny", "promptText": "a ball", "ratio": "1:1", "duration": 2}))
-
-        threads = [threading.Thread(target=create) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = concurrent_creates(srv.url, key, 8)
         assert sorted(r.status_code for r in results) == [200, 200] + [400] * 6
         c = client(srv.url, key)
         for r in results:
