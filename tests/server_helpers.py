@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -55,6 +56,17 @@ def add_org(config: Path, name: str, credits: int) -> str:
     S = sessions(make_engine(cfg.db_url))
     create_org(S, cfg, name, credits)
     return create_key(S, name)
+
+
+@contextlib.contextmanager
+def two_org_server(root: Path):
+    """A live ThreadServer on a tiny model with organizations acme (`.key`) and globex (`.other_key`)."""
+    config = write_config(root / "data", tiny_checkpoint(root / "tiny.safetensors"))
+    key = add_org(config, "acme", 10_000)
+    other = add_org(config, "globex", 10_000)
+    with ThreadServer(config) as srv:
+        srv.key, srv.other_key = key, other
+        yield srv
 
 
 class ThreadServer:

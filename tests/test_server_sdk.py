@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from server_helpers import ThreadServer, add_org, poll, tiny_checkpoint, write_config
+from server_helpers import poll, two_org_server
 
 runwayml = pytest.importorskip("runwayml")
 
@@ -21,12 +21,7 @@ from kino.io.video import read_mp4, write_mp4  # noqa: E402
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    config = write_config(root / "data", tiny_checkpoint(root / "tiny.safetensors"))
-    key = add_org(config, "acme", 10_000)
-    other = add_org(config, "globex", 10_000)
-    with ThreadServer(config) as srv:
-        srv.key, srv.other_key = key, other
+    with two_org_server(tmp_path_factory.mktemp("serve")) as srv:
         yield srv
 
 

@@ -10,19 +10,14 @@ import httpx
 import pytest
 from PIL import Image
 
-from server_helpers import ThreadServer, add_org, poll, tiny_checkpoint, write_config
+from server_helpers import poll, two_org_server
 
 TASK_KEYS = {"id", "status", "createdAt", "estimatedCost", "progress", "cost", "output", "failure", "failureCode", "kino"}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("list")
-    config = write_config(root / "data", tiny_checkpoint(root / "tiny.safetensors"))
-    key = add_org(config, "acme", 10_000)
-    other = add_org(config, "globex", 10_000)
-    with ThreadServer(config) as srv:
-        srv.key, srv.other_key = key, other
+    with two_org_server(tmp_path_factory.mktemp("list")) as srv:
         yield srv
 
 

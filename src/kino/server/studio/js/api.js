@@ -26,6 +26,15 @@ function headers(extra = {}) {
   return { Authorization: `Bearer ${auth.key}`, "X-Runway-Version": "2024-11-06", ...extra };
 }
 
+/** The response body as JSON, or null when it has none (or is not JSON). */
+async function jsonOrNull(res) {
+  try {
+    return await res.json();
+  } catch {
+    return null;
+  }
+}
+
 export async function call(method, path, body, { signal } = {}) {
   const init = { method, headers: headers(), signal };
   if (body !== undefined) {
@@ -34,12 +43,7 @@ export async function call(method, path, body, { signal } = {}) {
   }
   const res = await fetch(path, init);
   if (res.status === 204) return null;
-  let data = null;
-  try {
-    data = await res.json();
-  } catch {
-    data = null;
-  }
+  const data = await jsonOrNull(res);
   if (!res.ok) {
     if (res.status === 401) window.dispatchEvent(new CustomEvent("kino:unauthorized"));
     throw new ApiError(res.status, data);
@@ -61,15 +65,7 @@ export const api = {
     for (const [k, v] of Object.entries(slot.fields || {})) form.append(k, v);
     form.append("file", file, name || file.name || "upload.bin");
     const res = await fetch(slot.uploadUrl, { method: "POST", body: form });
-    if (!res.ok) {
-      let data = null;
-      try {
-        data = await res.json();
-      } catch {
-        data = null;
-      }
-      throw new ApiError(res.status, data);
-    }
+    if (!res.ok) throw new ApiError(res.status, await jsonOrNull(res));
     return slot.runwayUri;
   },
 
@@ -79,15 +75,7 @@ export const api = {
    */
   async events(id, onEvent, signal) {
     const res = await fetch(`/v1/tasks/${encodeURIComponent(id)}/events`, { headers: headers({ Accept: "text/event-stream" }), signal });
-    if (!res.ok) {
-      let data = null;
-      try {
-        data = await res.json();
-      } catch {
-        data = null;
-      }
-      throw new ApiError(res.status, data);
-    }
+    if (!res.ok) throw new ApiError(res.status, await jsonOrNull(res));
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let buf = "";
