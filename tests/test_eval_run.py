@@ -150,6 +150,30 @@ def test_windows_and_extend_are_scored_over_the_continuation(tmp_path):
     assert len(brush["windows"]) == 4 and report["windows"]["start_s"] == [0.0, 0.5, 1.0, 1.5]
 
 
+def test_without_controls_runs_the_same_cases_with_their_controls_left_out(tmp_path, monkeypatch):
+    """The ablation behind "each control shown to matter": same cases, seeds and prompts, no control."""
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(A2D(preset("test")).eval(), tmp_path / "random.safetensors")
+    suite = _tiny("controls", 5, seconds=1.0, size=(64, 64))  # i2v, keyframes, brush, camera, dof
+    seen: list[tuple[int, bool, bool]] = []
+    orig = A2D.stream
+
+    def spy(self, cond, *a, **k):
+        seen.append((len(cond.keyframes), cond.brush is not None, cond.camera is not None))
+        return orig(self, cond, *a, **k)
+
+    monkeypatch.setattr(A2D, "stream", spy)
+    full = evaluate(suite, str(ckpt), tmp_path / "full", steps=1, n_boot=20, quiet=True, summary=False, html=False)
+    with_ctl, seen[:] = list(seen), []
+    bare = evaluate(suite, str(ckpt), tmp_path / "bare", steps=1, n_boot=20, quiet=True, summary=False, html=False, without_controls=True)
+    assert any(k for k, _, _ in with_ctl) and any(b for _, b, _ in with_ctl) and any(c for _, _, c in with_ctl)
+    assert seen and all(s == (0, False, False) for s in seen)
+    assert bare["source"]["meta"]["without_controls"] is True and full["source"]["meta"]["without_controls"] is False
+    assert [c["id"] for c in bare["cases"]] == [c["id"] for c in full["cases"]]
+    rc = main(["eval", "--truth", "--without-controls", "--limit", "1", "--quiet"])
+    assert rc == 2
+
+
 # ------------------------------------------------------------------------------------------- pieces
 def test_bootstrap_ci_contains_the_mean_and_is_seeded():
     x = np.random.default_rng(0).normal(3.0, 1.0, 40)

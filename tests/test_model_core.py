@@ -106,3 +106,79 @@ def test_keyframes_are_reproduced_at_their_frames():
 def test_config_round_trips_through_json():
     for name, cfg in PRESETS.items():
         assert ModelConfig.from_json(cfg.to_json()) == cfg, name
+
+
+def test_decoder_reads_the_previous_chunk_as_written_to_the_context():
+    """Chunk 0 gets no previous chunk (flag 0); chunk j gets chunk j-1 lightly noised (flag 1)."""
+    torch.manual_seed(0)
+    m = A2D(preset("test")).eval()
+    sides, sample = [], m.decoder.sample
+
+    def spy(*a, **k):
+        sides.append(k["prev"])
+        return sample(*a, **k)
+
+    m.decoder.sample = spy
+    chunks = list(m.stream(_cond(), 4, (8, 8), steps=2, generator=torch.Generator().manual_seed(0)))
+    c = m.tokenizer.channels * m.cfg.chunk
+    assert len(sides) == 4 and sides[0].abs().sum() == 0
+    lvl = m.cfg.decoder.context_noise
+    for j in range(1, 4):
+        assert (sides[j][:, c] == 1).all()
+        prev = sides[j][:, :c].reshape_as(chunks[j - 1])
+        err = (prev - chunks[j - 1]).pow(2).mean().sqrt()  # lerp(x, noise, lvl): about lvl * |noise - x|
+        other = min((prev - chunks[i]).pow(2).mean().sqrt() for i in range(4) if i != j - 1)
+        assert err < 3 * lvl and err < other / 2, (j, err, other)
+
+
+def test_the_previous_chunk_changes_the_decoders_prediction():
+    """The side input is wired in: a different previous chunk gives a different clean-chunk estimate."""
+    torch.manual_seed(0)
+    m = A2D(preset("test")).eval()
+    dec = m.decoder
+    x, t = torch.randn(2, dec.in_ch, 8, 8), torch.full((2,), 0.5)
+    cmap, cvec = torch.randn(2, m.cfg.chunk * 32, 4, 4), torch.randn(2, 32)
+    torch.nn.init.normal_(dec.out.weight, std=0.1)  # the zero-initialised paths must not hide the input
+    a = dec(x, t, t * 0, cmap, cvec, dec.prev_input(torch.randn(2, dec.in_ch, 8, 8), x))
+    b = dec(x, t, t * 0, cmap, cvec, dec.prev_input(torch.randn(2, dec.in_ch, 8, 8), x))
+    assert not torch.allclose(a, b, atol=1e-4)
+
+
+def test_decoder_trains_on_the_first_chunk_plus_a_random_subset():
+    torch.manual_seed(0)
+    m = A2D(preset("test"))
+    lat = torch.randn(2, 8, 4, 8, 8)
+    seen, loss = [], m.decoder.loss
+
+    def spy(x0, cmap, cvec, prev=None, **k):
+        seen.append((x0, prev))
+        return loss(x0, cmap, cvec, prev, **k)
+
+    m.decoder.loss = spy
+    m.loss(lat, _cond(), torch.zeros(2), decoder_chunks=2).backward()
+    x0, prev = seen[0]
+    assert x0.shape[0] == 2 * 2  # 2 clips x 2 chunks
+    first = lat[:, :2].reshape(2, -1, 8, 8)
+    torch.testing.assert_close(x0.reshape(2, 2, -1, 8, 8)[:, 0], first)  # chunk 0 is always trained
+    assert prev.reshape(2, 2, -1, 8, 8)[:, 0].abs().sum() == 0  # ...with no previous chunk
+    assert (prev.reshape(2, 2, -1, 8, 8)[:, 1, -1] == 1).all()  # the other has one (context level 0: exact)
+    other = x0.reshape(2, 2, -1, 8, 8)[:, 1]
+    j = next(i for i in range(1, 4) if torch.equal(other, lat[:, 2 * i : 2 * i + 2].reshape(2, -1, 8, 8)))
+    torch.testing.assert_close(prev.reshape(2, 2, -1, 8, 8)[:, 1, :-1], lat[:, 2 * j - 2 : 2 * j].reshape(2, -1, 8, 8))
+
+
+def test_bf16_is_chosen_by_measurement_with_an_override(monkeypatch):
+    from kino.model import precision
+
+    monkeypatch.setenv("KINO_BF16", "0")
+    assert precision.bf16_helps("cpu") is False
+    monkeypatch.setenv("KINO_BF16", "1")
+    assert precision.bf16_helps("cpu") is True
+    monkeypatch.delenv("KINO_BF16")
+    monkeypatch.setattr(precision, "_seconds", lambda dtype, **k: 1.0 if dtype == torch.bfloat16 else 2.0)
+    precision._cpu_bf16_helps.cache_clear()
+    assert precision.bf16_helps("cpu") is True
+    monkeypatch.setattr(precision, "_seconds", lambda dtype, **k: 50.0 if dtype == torch.bfloat16 else 1.0)  # emulated bf16 (AVX2)
+    precision._cpu_bf16_helps.cache_clear()
+    assert precision.bf16_helps("cpu") is False
+    precision._cpu_bf16_helps.cache_clear()

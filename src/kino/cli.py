@@ -250,7 +250,9 @@ def _eval(args: argparse.Namespace) -> int:
         if not Path(source).is_file():
             raise ValueError(f"checkpoint: {source!r} does not exist (train one with `kino train`, or pass --videos DIR / --truth)")
     suite = build_suite(args.suite, seed=args.seed, size=args.size, seconds=args.seconds)
-    evaluate(suite, source, args.out or f"out/eval/{args.suite}", limit=args.limit, steps=args.steps, quiet=args.quiet)
+    if args.without_controls and (args.truth or args.videos):
+        raise ValueError("without-controls: only applies when generating from a checkpoint (not with --truth or --videos)")
+    evaluate(suite, source, args.out or f"out/eval/{args.suite}", limit=args.limit, steps=args.steps, quiet=args.quiet, without_controls=args.without_controls)
     return 0
 
 
@@ -351,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--size", type=_size, default=None, help="render size WxH instead of the ratio's (quick runs)")
     ev.add_argument("--seconds", type=float, default=None, help="clip length instead of the suite's (quick runs)")
     ev.add_argument("--steps", type=int, default=4, help="decoder steps per chunk when generating (default 4)")
+    ev.add_argument("--without-controls", action="store_true", help="ablation: generate each case with its keyframes, brush and camera path left out (compare with the full run)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(fn=_eval)
     return parser

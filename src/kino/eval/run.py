@@ -188,20 +188,23 @@ class _Videos(_Truth):
 class _Checkpoint(_Truth):
     kind = "checkpoint"
 
-    def __init__(self, path: Path, steps: int = 4, device: str | None = None):
+    def __init__(self, path: Path, steps: int = 4, device: str | None = None, without_controls: bool = False):
         super().__init__()
         import torch
 
         from kino.model.checkpoint import load_checkpoint
         from kino.model.text import text_encoder
 
-        self.path, self.steps = path, steps
+        # the ablation of issue 6: the same case, seed and prompt with its control (keyframes, brush, camera
+        # path) left out, so `kino eval compare` shows what each control adds over the text alone
+        self.path, self.steps, self.without_controls = path, steps, without_controls
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         t = time.perf_counter()
         self.model = load_checkpoint(path, self.device)
         text_encoder().encode(["warm up"])  # loading MiniLM is a one-off, not per-clip latency
         self.load_s = time.perf_counter() - t
-        self.meta = {"config": json.loads(self.model.cfg.to_json()), "meta": getattr(self.model, "meta", {}), "steps": steps, "device": self.device}
+        self.meta = {"config": json.loads(self.model.cfg.to_json()), "meta": getattr(self.model, "meta", {}), "steps": steps, "device": self.device,
+                     "without_controls": without_controls}
         self.timings: list[dict] = []
         self._warm: set[str] = set()
 
@@ -214,7 +217,7 @@ class _Checkpoint(_Truth):
         w, h = parse_ratio(c.ratio)
         seconds = c.seconds
         fields: dict = {"prompt": gt.prompt, "fps": c.fps, "ratio": c.ratio, "seed": c.seed, "steps": self.steps}
-        if gt.keyframes:
+        if gt.keyframes and not self.without_controls:
             fields["keyframes"] = tuple(Keyframe(img, f) for f, img in gt.keyframes)
         if gt.source is not None:
             fields["extend"] = gt.source
@@ -224,8 +227,8 @@ class _Checkpoint(_Truth):
             for _ in stream(GenerateRequest(prompt=gt.prompt, seconds=4 / c.fps, fps=c.fps, ratio=c.ratio, steps=self.steps), self.model):
                 pass
             self._warm.add(c.ratio)
-        camera = _camera_tensor(gt.truth) if mode in ("camera", "dof") else None
-        brush = _brush_tensor(self.model, gt, w, h) if mode == "brush" else None
+        camera = _camera_tensor(gt.truth) if mode in ("camera", "dof") and not self.without_controls else None
+        brush = _brush_tensor(self.model, gt, w, h) if mode == "brush" and not self.without_controls else None
         chunks, first = [], None
         t0 = time.perf_counter()
         with _conditioned(self.model, camera, brush):
@@ -307,15 +310,17 @@ def _conditioned(model, camera, brush):
         del model.stream
 
 
-def resolve_source(source: str | os.PathLike, steps: int = 4, device: str | None = None):
-    """"truth", a directory of <case_id>.mp4, or a checkpoint file."""
+def resolve_source(source: str | os.PathLike, steps: int = 4, device: str | None = None, without_controls: bool = False):
+    """"truth", a directory of <case_id>.mp4, or a checkpoint file (optionally generating with controls left out)."""
+    p = Path(source)
+    if without_controls and not p.is_file():
+        raise ValueError("without_controls: only applies when generating from a checkpoint")
     if str(source) == "truth":
         return _Truth()
-    p = Path(source)
     if p.is_dir():
         return _Videos(p)
     if p.is_file():
-        return _Checkpoint(p, steps, device)
+        return _Checkpoint(p, steps, device, without_controls)
     raise ValueError(f"source: {str(source)!r} is neither a checkpoint file, a directory of videos nor 'truth'")
 
 
@@ -466,7 +471,7 @@ def _jsonable(x):
 # ------------------------------------------------------------------------------------------- entry point
 def evaluate(suite: Suite | str, source, out_dir: str | os.PathLike, limit: int | None = None, *, steps: int = 4,
              device: str | None = None, flow: bool = True, n_boot: int = N_BOOT, seed: int = 0, quiet: bool = False,
-             html: bool = True, summary: bool = True) -> dict:
+             html: bool = True, summary: bool = True, without_controls: bool = False) -> dict:
     """Score `source` ("truth", a checkpoint path, a directory of <case_id>.mp4, or a resolved source) on
     `suite` (a Suite or a suite name); write OUT/report.json and OUT/report.html; print the summary table
     (unless summary=False; quiet only hides the progress bar); return the report dict."""
@@ -476,7 +481,7 @@ def evaluate(suite: Suite | str, source, out_dir: str | os.PathLike, limit: int 
     cases = list(suite.cases)
     if not cases:
         raise ValueError(f"suite: {suite.name!r} has no cases")
-    src = source if isinstance(source, _Truth) else resolve_source(source, steps, device)
+    src = source if isinstance(source, _Truth) else resolve_source(source, steps, device, without_controls)
     src.prepare(cases)  # fail before any work: e.g. missing videos
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,8 @@ class DecoderConfig:
     channels: tuple[int, ...] = (64, 128, 128)
     blocks: int = 1
     time_shift: float = 1.0  # t' = s t / (1 + (s - 1) t): >1 spends more steps at high noise
-    context_noise: float = 0.05  # noise level the backbone's clean context is written at
+    context_noise: float = 0.1  # noise level the context (backbone tokens and the decoder's previous chunk) is written at
+    prev_chunk: bool = True  # the U-Net also reads the previous chunk's pixels/latents (continuity by copying, not re-drawing)
 
 
 @dataclass(frozen=True)
