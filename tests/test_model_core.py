@@ -182,3 +182,25 @@ def test_bf16_is_chosen_by_measurement_with_an_override(monkeypatch):
     precision._cpu_bf16_helps.cache_clear()
     assert precision.bf16_helps("cpu") is False
     precision._cpu_bf16_helps.cache_clear()
+
+
+def test_self_prev_feeds_the_decoder_its_own_sample_of_the_previous_chunk():
+    torch.manual_seed(0)
+    m = A2D(preset("test"))
+    torch.nn.init.normal_(m.decoder.out.weight, std=0.1)  # a decoder whose one-step sample is not ~0
+    lat = torch.randn(2, 8, 4, 8, 8)
+    seen, loss = [], m.decoder.loss
+
+    def spy(x0, cmap, cvec, prev=None, **k):
+        seen.append(prev)
+        return loss(x0, cmap, cvec, prev, **k)
+
+    m.decoder.loss = spy
+    m.loss(lat, _cond(), torch.zeros(2), self_prev=0.0).backward()
+    m.loss(lat, _cond(), torch.zeros(2), self_prev=1.0).backward()
+    real, own = (p.reshape(2, 4, -1, 8, 8) for p in seen)
+    assert real[:, 0].abs().sum() == 0 and own[:, 0].abs().sum() == 0  # the first chunk never has one
+    torch.testing.assert_close(real[:, 1:, :-1], lat[:, :6].reshape(2, 3, -1, 8, 8))  # teacher forcing: the real chunk
+    assert (own[:, 1:, -1] == 1).all()
+    assert not torch.allclose(own[:, 1:, :-1], real[:, 1:, :-1], atol=1e-3)  # ...replaced by the model's own sample
+    assert m.decoder.inp.weight.grad is not None and torch.isfinite(m.decoder.inp.weight.grad).all()

@@ -42,6 +42,7 @@ class TrainConfig:
     tokenizer_steps: int = 1500  # stage 1 updates of TOKENIZER_FRAMES frames; an under-trained tokenizer caps sharpness
     batch: int = 4  # CPU: updates, not clips per update, are what learning needs (architecture.md); GPUs: 32
     decoder_chunks: int | None = 4  # decoder trained on chunk 0 + 3 random chunks per clip (it is ~60% of a CPU step)
+    self_prev: float = 0.0  # fraction of clips whose decoder reads its own one-step sample as the previous chunk
     lr: float = 1e-3
     warmup: int = 100
     ema: float = 0.999
@@ -271,7 +272,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             lat, cond = batch_from_samples(model, samples, cfg, rng, device)
             level = torch.rand(lat.shape[0], device=device) * 2 * model.cfg.decoder.context_noise
             cuda = device.type == "cuda"
-            loss = model.loss(lat, cond, level, bf16=bf16, decoder_bf16=cuda, decoder_chunks=cfg.decoder_chunks)
+            loss = model.loss(lat, cond, level, bf16=bf16, decoder_bf16=cuda, decoder_chunks=cfg.decoder_chunks, self_prev=cfg.self_prev)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if distributed:  # the model's entry point is .loss(), not forward(): average gradients by hand
@@ -306,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
     p.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget of this invocation")
     p.add_argument("--batch", type=int, default=TrainConfig.batch, help="clips per step (per process)")
+    p.add_argument("--self-prev", type=float, default=TrainConfig.self_prev, help="fraction of clips whose decoder reads its own one-step sample as the previous chunk (exposure-bias repair)")
     p.add_argument("--decoder-chunks", type=int, default=TrainConfig.decoder_chunks, help="chunks per clip the decoder trains on (first + random); 0 = all")
     p.add_argument("--seconds", type=float, default=1.0, help="training clip length")
     p.add_argument("--size", action="append", default=None, help="aspect bucket WxH (repeatable; default 128x128, 224x128, 128x224)")
@@ -318,6 +320,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", default=None, help="start from this checkpoint's weights (fresh optimizer)")
     a = p.parse_args(argv)
     sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in a.size) if a.size else TrainConfig.sizes
-    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None)
+    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev)
     print(train(cfg, resume=a.resume))
     return 0

@@ -133,12 +133,16 @@ class A2D(nn.Module):
         return torch.cat(toks, 1), torch.cat(rel), torch.cat(pad, 1)
 
     # ------------------------------------------------------------------------------------ training
-    def loss(self, latents: torch.Tensor, cond: Conditions, context_level: torch.Tensor, bf16: bool = False, decoder_bf16: bool = False, decoder_chunks: int | None = None) -> torch.Tensor:
+    def loss(self, latents: torch.Tensor, cond: Conditions, context_level: torch.Tensor, bf16: bool = False, decoder_bf16: bool = False, decoder_chunks: int | None = None, self_prev: float = 0.0) -> torch.Tensor:
         """Diffusion loss of the chunks of latents (B, T, C, h, w) given conditions (teacher forcing).
 
         decoder_chunks: train the decoder on only this many chunks per clip, always the first (the one
         drawn from nothing, where prompt adherence is decided) plus random others. The decoder is ~60%
         of a CPU step (measured), the backbone still sees every chunk.
+        self_prev: fraction of clips whose decoder reads, as its previous chunk, the decoder's own
+        one-step sample of that chunk (no gradient) instead of the real one: the decoder half of
+        Self-Forcing (arXiv 2506.08009), so it learns to repair its own artefacts instead of copying and
+        amplifying them over a rollout. One extra no-grad decoder pass per trained chunk.
         """
         b, T, c, h, w = latents.shape
         k = self.cfg.chunk
@@ -165,10 +169,32 @@ class A2D(nn.Module):
         if self.decoder.prev_ch:  # chunk i's decoder reads chunk i-1 as written to the context (noised); chunk 0 none
             flat = noisy.reshape(b, n, k * c, h, w)
             prev = torch.stack([self.decoder.prev_input(flat[:, i - 1] if i > 0 else None, flat[:, 0]) for i in pick.tolist()], 1)
+            if self_prev > 0 and (pick > 0).any():
+                prev = self._own_prev(prev, flat, out.reshape(b, n, s, -1), pick, context_level, self_prev, hp, wp)
             prev = prev.reshape(b * m, -1, h, w)  # (B*m, k*C+1, h, w)
         # bf16 convolutions' backward is slow on CPU (measured 15x), fast on GPUs: the caller decides
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16 and decoder_bf16):
             return self.decoder.loss(z[:, pick].reshape(b * m, k * c, h, w), cmap, cvec, prev)
+
+    @torch.no_grad()
+    def _own_prev(self, prev: torch.Tensor, flat: torch.Tensor, out: torch.Tensor, pick: torch.Tensor, level: torch.Tensor, frac: float, hp: int, wp: int) -> torch.Tensor:
+        """Replace prev (B, m, k*C+1, h, w) of picked chunks i > 0, for a `frac` of the clips, by the decoder's
+        one-step sample of chunk i-1 (from the backbone state and the real chunk i-2), noised to the context level."""
+        b = flat.shape[0]
+        later = [(j, i) for j, i in enumerate(pick.tolist()) if i > 0]
+        src = torch.tensor([i - 1 for _, i in later], device=flat.device)  # the chunks to sample
+        cm, cv = self._decoder_cond(out[:, src].reshape(b * len(later), out.shape[2], -1), hp, wp)
+        side = torch.stack([self.decoder.prev_input(flat[:, i - 1] if i > 0 else None, flat[:, 0]) for i in src.tolist()], 1)
+        noise = torch.randn(b * len(later), *flat.shape[2:], device=flat.device)
+        ones = torch.ones(noise.shape[0], device=flat.device)
+        own = self.decoder(noise, ones, ones, cm, cv, side.reshape(b * len(later), -1, *flat.shape[-2:])).float()  # x0 in one step (t=1, d=1)
+        lvl = level.repeat_interleave(len(later))[:, None, None, None]
+        own = torch.lerp(own, torch.randn_like(own), lvl).reshape(b, len(later), *flat.shape[2:])
+        use = torch.rand(b, device=flat.device) < frac
+        prev = prev.clone()
+        for q, (j, _) in enumerate(later):
+            prev[use, j, :-1] = own[use, q].to(prev.dtype)
+        return prev
 
     def _decoder_cond(self, out: torch.Tensor, hp: int, wp: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Backbone block outputs (M, chunk*S, D) → map (M, chunk*D, hp, wp) and pooled vector (M, D)."""
