@@ -179,7 +179,7 @@ def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, k
         return model.tokenizer.encode(x)
 
     with torch.no_grad():
-        states, mask = text_encoder().encode([req.prompt.strip() or "."])
+        states, mask = text_encoder(model.cfg.backbone.max_text).encode([req.prompt.strip() or "."])
         if not req.prompt.strip():
             states.zero_()
             mask[:, 1:] = False

@@ -108,7 +108,7 @@ def batch_from_samples(model: A2D, samples: list[Sample], cfg: TrainConfig, rng:
         lat = model.tokenizer.encode(frames)
     b, T = lat.shape[:2]
     prompts = ["" if rng.random() < cfg.p_drop_text else rng.choice(s.truth["captions"]) for s in samples]
-    states, mask = text_encoder(device=str(device)).encode([p or "." for p in prompts])
+    states, mask = text_encoder(model.cfg.backbone.max_text, device=str(device)).encode([p or "." for p in prompts])
     for i, p in enumerate(prompts):
         if not p:
             mask[i] = False

@@ -201,7 +201,7 @@ class _Checkpoint(_Truth):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         t = time.perf_counter()
         self.model = load_checkpoint(path, self.device)
-        text_encoder().encode(["warm up"])  # loading MiniLM is a one-off, not per-clip latency
+        text_encoder(self.model.cfg.backbone.max_text).encode(["warm up"])  # loading MiniLM is a one-off, not per-clip latency
         self.load_s = time.perf_counter() - t
         self.meta = {"config": json.loads(self.model.cfg.to_json()), "meta": getattr(self.model, "meta", {}), "steps": steps, "device": self.device,
                      "without_controls": without_controls}

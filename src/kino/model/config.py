@@ -32,7 +32,7 @@ class BackboneConfig:
     heads: int = 4
     patch: int = 4  # latent patch per token: 16 tokens per 128x128 frame (token count is the CPU lever)
     window: int = 8  # chunks kept in the rolling KV window (plus the permanent sink)
-    max_text: int = 32
+    max_text: int = 32  # MiniLM tokens of the prompt; longer prompts are truncated (Kino World captions often are)
     mlp_ratio: float = 4.0
 
 
