@@ -111,7 +111,7 @@ def test_config_round_trips_through_json():
 def test_decoder_reads_the_previous_chunk_as_written_to_the_context():
     """Chunk 0 gets no previous chunk (flag 0); chunk j gets chunk j-1 lightly noised (flag 1)."""
     torch.manual_seed(0)
-    m = A2D(preset("test")).eval()
+    m = A2D(preset("test-prev")).eval()
     sides, sample = [], m.decoder.sample
 
     def spy(*a, **k):
@@ -134,7 +134,7 @@ def test_decoder_reads_the_previous_chunk_as_written_to_the_context():
 def test_the_previous_chunk_changes_the_decoders_prediction():
     """The side input is wired in: a different previous chunk gives a different clean-chunk estimate."""
     torch.manual_seed(0)
-    m = A2D(preset("test")).eval()
+    m = A2D(preset("test-prev")).eval()
     dec = m.decoder
     x, t = torch.randn(2, dec.in_ch, 8, 8), torch.full((2,), 0.5)
     cmap, cvec = torch.randn(2, m.cfg.chunk * 32, 4, 4), torch.randn(2, 32)
@@ -146,7 +146,7 @@ def test_the_previous_chunk_changes_the_decoders_prediction():
 
 def test_decoder_trains_on_the_first_chunk_plus_a_random_subset():
     torch.manual_seed(0)
-    m = A2D(preset("test"))
+    m = A2D(preset("test-prev"))
     lat = torch.randn(2, 8, 4, 8, 8)
     seen, loss = [], m.decoder.loss
 
@@ -186,7 +186,7 @@ def test_bf16_is_chosen_by_measurement_with_an_override(monkeypatch):
 
 def test_self_prev_feeds_the_decoder_its_own_sample_of_the_previous_chunk():
     torch.manual_seed(0)
-    m = A2D(preset("test"))
+    m = A2D(preset("test-prev"))
     torch.nn.init.normal_(m.decoder.out.weight, std=0.1)  # a decoder whose one-step sample is not ~0
     lat = torch.randn(2, 8, 4, 8, 8)
     seen, loss = [], m.decoder.loss
@@ -204,3 +204,11 @@ def test_self_prev_feeds_the_decoder_its_own_sample_of_the_previous_chunk():
     assert (own[:, 1:, -1] == 1).all()
     assert not torch.allclose(own[:, 1:, :-1], real[:, 1:, :-1], atol=1e-3)  # ...replaced by the model's own sample
     assert m.decoder.inp.weight.grad is not None and torch.isfinite(m.decoder.inp.weight.grad).all()
+
+
+def test_without_prev_chunk_the_decoder_has_no_side_input():
+    m = A2D(preset("test")).eval()
+    assert m.decoder.prev_ch == 0 and m.decoder.prev_input(torch.randn(1, 8, 8, 8), torch.randn(1, 8, 8, 8)) is None
+    assert m.decoder.inp.in_channels == m.decoder.in_ch
+    lat = torch.randn(2, 8, 4, 8, 8)
+    assert torch.isfinite(m.loss(lat, _cond(), torch.full((2,), 0.05), decoder_chunks=2))

@@ -203,11 +203,15 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if DEFAULT_CHECKPOINT.is_file():
         from kino.generate import GenerateRequest, generate
+        from kino.model.checkpoint import read_metadata
 
+        meta = read_metadata(DEFAULT_CHECKPOINT)["meta"]
         prompt = "A red rubber ball rolls to the right and hits a blue wooden box. The camera stays still."
         frames = generate(GenerateRequest(prompt=prompt, seconds=4.0, ratio="16:9", seed=args.seed))
         video = write_mp4(out / "demo.mp4", frames, 16)
         sheet = save_png(out / "demo.png", contact_sheet(frames, every=8, scale=1, columns=4))
+        hours = float(meta.get("train_seconds", 0)) / 3600
+        print(f"model:  {DEFAULT_CHECKPOINT.name} ({meta.get('preset', '?')}, {meta.get('steps', '?')} steps, {hours:.1f} training hours; model card in README.md)")
         print(f"prompt: {prompt}\nvideo:  {video}\nsheet:  {sheet}")
         return 0
     print("Kino's default model is not trained yet: rendering a Kino World clip instead (the training data).")

@@ -40,9 +40,9 @@ class TrainConfig:
     out: str = "runs/tiny"
     minutes: float = 30.0
     tokenizer_steps: int = 1500  # stage 1 updates of TOKENIZER_FRAMES frames; an under-trained tokenizer caps sharpness
-    batch: int = 4  # CPU: updates, not clips per update, are what learning needs (architecture.md); GPUs: 32
-    decoder_chunks: int | None = 4  # decoder trained on chunk 0 + 3 random chunks per clip (it is ~60% of a CPU step)
-    self_prev: float = 0.0  # fraction of clips whose decoder reads its own one-step sample as the previous chunk
+    batch: int = 8  # pix-1's measured recipe; tiny-2 (batch 4 + the options below) did worse in the same budget
+    decoder_chunks: int | None = None  # train the decoder on chunk 0 + (N-1) random chunks per clip (it is ~60% of a CPU step); None = all
+    self_prev: float = 0.0  # fraction of clips whose decoder reads its own one-step sample as the previous chunk (prev_chunk models)
     lr: float = 1e-3
     warmup: int = 100
     ema: float = 0.999
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget of this invocation")
     p.add_argument("--batch", type=int, default=TrainConfig.batch, help="clips per step (per process)")
     p.add_argument("--self-prev", type=float, default=TrainConfig.self_prev, help="fraction of clips whose decoder reads its own one-step sample as the previous chunk (exposure-bias repair)")
-    p.add_argument("--decoder-chunks", type=int, default=TrainConfig.decoder_chunks, help="chunks per clip the decoder trains on (first + random); 0 = all")
+    p.add_argument("--decoder-chunks", type=int, default=TrainConfig.decoder_chunks, help="chunks per clip the decoder trains on (first + random); 0 = all (default)")
     p.add_argument("--seconds", type=float, default=1.0, help="training clip length")
     p.add_argument("--size", action="append", default=None, help="aspect bucket WxH (repeatable; default 128x128, 224x128, 128x224)")
     p.add_argument("--workers", type=int, default=0, help="data render processes (0 = in the training process: best on 2 CPU cores; GPU hosts: many)")
