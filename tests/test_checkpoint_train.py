@@ -77,6 +77,23 @@ def test_bf16_checkpoint_loads_within_bf16_rounding(tmp_path):
     assert changed > 0  # it really was stored in bf16
 
 
+def test_kino_demo_generates_with_the_default_checkpoint_when_one_ships(tmp_path, monkeypatch, capsys):
+    """`make demo`'s path once a default exists: it generates (not renders), names the model, writes mp4 + sheet."""
+    import kino.generate
+    import kino.model.checkpoint
+    from kino.cli import main
+    from kino.io.video import read_mp4
+
+    ckpt = save_checkpoint(_model(preset("test")).eval(), tmp_path / "default.safetensors", steps=42, train_seconds=7200, preset="test")
+    monkeypatch.setattr(kino.model.checkpoint, "DEFAULT_CHECKPOINT", ckpt)
+    monkeypatch.setattr(kino.generate, "DEFAULT_CHECKPOINT", ckpt)
+    assert main(["demo", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "default.safetensors (test, 42 steps, 2.0 training hours" in out and "not trained yet" not in out
+    frames, fps = read_mp4(tmp_path / "out" / "demo.mp4")
+    assert frames.shape == (64, 128, 224, 3) and fps == 16 and (tmp_path / "out" / "demo.png").is_file()
+
+
 def test_read_metadata_errors_clearly(tmp_path):
     with pytest.raises(ValueError, match="no such file"):
         read_metadata(tmp_path / "missing.safetensors")
