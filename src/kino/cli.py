@@ -197,13 +197,12 @@ def _camera_preview(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from kino.io.video import contact_sheet, save_png, write_mp4
-    from kino.model.checkpoint import DEFAULT_CHECKPOINT
+    from kino.model.checkpoint import DEFAULT_CHECKPOINT, read_metadata
     from kino.world.data import DataSpec, make_sample
 
     out = Path(args.out)
     if DEFAULT_CHECKPOINT.is_file():
         from kino.generate import GenerateRequest, generate
-        from kino.model.checkpoint import read_metadata
 
         meta = read_metadata(DEFAULT_CHECKPOINT)["meta"]
         prompt = "A red rubber ball rolls to the right and hits a blue wooden box. The camera stays still."
@@ -254,8 +253,6 @@ def _eval(args: argparse.Namespace) -> int:
         if not Path(source).is_file():
             raise ValueError(f"checkpoint: {source!r} does not exist (train one with `kino train`, or pass --videos DIR / --truth)")
     suite = build_suite(args.suite, seed=args.seed, size=args.size, seconds=args.seconds)
-    if args.without_controls and (args.truth or args.videos):
-        raise ValueError("without-controls: only applies when generating from a checkpoint (not with --truth or --videos)")
     evaluate(suite, source, args.out or f"out/eval/{args.suite}", limit=args.limit, steps=args.steps, quiet=args.quiet, without_controls=args.without_controls)
     return 0
 

@@ -168,13 +168,17 @@ class A2D(nn.Module):
         prev = None
         if self.decoder.prev_ch:  # chunk i's decoder reads chunk i-1 as written to the context (noised); chunk 0 none
             flat = noisy.reshape(b, n, k * c, h, w)
-            prev = torch.stack([self.decoder.prev_input(flat[:, i - 1] if i > 0 else None, flat[:, 0]) for i in pick.tolist()], 1)
+            prev = self._side_inputs(flat, pick.tolist())
             if self_prev > 0 and (pick > 0).any():
                 prev = self._own_prev(prev, flat, out.reshape(b, n, s, -1), pick, context_level, self_prev, hp, wp)
             prev = prev.reshape(b * m, -1, h, w)  # (B*m, k*C+1, h, w)
         # bf16 convolutions' backward is slow on CPU (measured 15x), fast on GPUs: the caller decides
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16 and decoder_bf16):
             return self.decoder.loss(z[:, pick].reshape(b * m, k * c, h, w), cmap, cvec, prev)
+
+    def _side_inputs(self, flat: torch.Tensor, chunks: list[int]) -> torch.Tensor:
+        """Decoder side inputs (B, len(chunks), k*C+1, h, w) of `chunks`: chunk i-1 of flat (B, n, k*C, h, w); none for chunk 0."""
+        return torch.stack([self.decoder.prev_input(flat[:, i - 1] if i > 0 else None, flat[:, 0]) for i in chunks], 1)
 
     @torch.no_grad()
     def _own_prev(self, prev: torch.Tensor, flat: torch.Tensor, out: torch.Tensor, pick: torch.Tensor, level: torch.Tensor, frac: float, hp: int, wp: int) -> torch.Tensor:
@@ -184,7 +188,7 @@ class A2D(nn.Module):
         later = [(j, i) for j, i in enumerate(pick.tolist()) if i > 0]
         src = torch.tensor([i - 1 for _, i in later], device=flat.device)  # the chunks to sample
         cm, cv = self._decoder_cond(out[:, src].reshape(b * len(later), out.shape[2], -1), hp, wp)
-        side = torch.stack([self.decoder.prev_input(flat[:, i - 1] if i > 0 else None, flat[:, 0]) for i in src.tolist()], 1)
+        side = self._side_inputs(flat, src.tolist())
         noise = torch.randn(b * len(later), *flat.shape[2:], device=flat.device)
         ones = torch.ones(noise.shape[0], device=flat.device)
         own = self.decoder(noise, ones, ones, cm, cv, side.reshape(b * len(later), -1, *flat.shape[-2:])).float()  # x0 in one step (t=1, d=1)
