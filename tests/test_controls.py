@@ -20,6 +20,7 @@ from kino.controls import (
     brush_from_dict,
     brush_tensor,
     camera_from_dict,
+    camera_path,
     camera_tensor,
 )
 from kino.generate import GenerateRequest, RequestError, generate
@@ -64,12 +65,26 @@ def test_camera_presets_move_the_right_way():
     assert float(rack[0, 13]) > float(rack[-1, 13])  # 1/focus falls as focus is pulled back
 
 
+def test_crane_raises_the_camera_and_keeps_its_look_direction():
+    T = 16
+    path = camera_path(CameraControl(preset=CameraMove(crane=5)), T, (224, 128))
+    rise = path[-1].position - path[0].position
+    assert rise[1] == pytest.approx(1.0) and abs(rise[0]) < 1e-9 and abs(rise[2]) < 1e-9  # intensity 5 of 10 = 1 m up
+    np.testing.assert_allclose(path[-1].rotation, path[0].rotation, atol=1e-12)  # no tilt: a boom move, not a tilt
+    down = camera_path(camera_from_dict({"keys": [{"t": 0}, {"t": 1, "crane": -0.5, "ease": "linear"}]}), T, (224, 128))
+    assert down[T // 2].position[1] - down[0].position[1] == pytest.approx(-0.5 * (T // 2) / (T - 1))  # keyed, linear
+    feats = camera_tensor(CameraControl(preset=CameraMove(crane=5)), T, (224, 128))[0]
+    assert torch.allclose(feats[:, :9], torch.zeros(T, 9), atol=1e-5) and float(feats[-1, 10].abs()) > 0.5  # translation in y only
+
+
 @pytest.mark.parametrize("spec,field", [
     ({"keys": [{"t": 0.5}, {"t": 0.2}]}, "camera.keys[1].t"),
     ({"keys": [{"t": 0.0, "pan": "left"}]}, "camera.keys[0].pan"),
     ({"keys": [{"pan": 3}]}, "camera.keys[0].t"),
     ({"preset": {"pan": 11}}, "camera.preset.pan"),
-    ({"preset": {"crane": 1}}, "camera.preset"),
+    ({"preset": {"boom": 1}}, "camera.preset"),
+    ({"preset": {"crane": 11}}, "camera.preset.crane"),
+    ({"keys": [{"t": 0, "crane": 50}]}, "camera.keys[0].crane"),
     ({"focus": -1}, "camera.focus"),
     ({"keys": [{"t": 0, "ease": "bouncy"}]}, "camera.keys[0].ease"),
 ])
@@ -135,8 +150,8 @@ def test_cli_flags_request_file_and_camera_preview(tmp_path, capsys):
     args = ["generate", "a ball", "--seconds", "0.5", "--ratio", "1:1", "--steps", "1", "--checkpoint", ckpt, "--quiet", "--output", str(out)]
     assert main(args + ["--camera", "pan=-4,zoom=2", "--focus", "3", "--aperture", "2.8", "--brush", f"{tmp_path / 'ball.png'}=30,0"]) == 0
     assert out.is_file()
-    assert main(args + ["--camera", "crane=2"]) == 2
-    assert "camera: unknown move 'crane'" in capsys.readouterr().err
+    assert main(args + ["--camera", "boom=2"]) == 2
+    assert "camera: unknown move 'boom'" in capsys.readouterr().err
     assert main(args + ["--brush", f"{tmp_path / 'ball.png'}=fast"]) == 2
     assert "brush" in capsys.readouterr().err
     req = {"prompt": "a ball", "seconds": 0.5, "ratio": "1:1", "steps": 1, "camera": {"keys": [{"t": 0, "focus": 2}, {"t": 1, "pan": 10, "focus": 8}]}, "motion_brush": {"regions": [{"mask": str(tmp_path / "ball.png"), "vector": [20, 0]}]}}

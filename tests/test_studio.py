@@ -391,8 +391,8 @@ def test_camera_preview_path_matches_kino_controls(page, server):
 
     page.goto(server.url + "/studio/")
     cases = [
-        {"preset": {"pan": 3, "zoom": 2, "orbit": -4, "dolly": 5}},
-        {"keys": [{"t": 0, "focus": 2.5, "aperture": 2.8}, {"t": 0.4, "pan": 20, "tilt": -5, "roll": 10, "zoom": 1.5, "ease": "ease_in"}, {"t": 1, "orbit": 40, "dolly": -1, "ease": "ease_out"}], "preset": {"tilt": 2}},
+        {"preset": {"pan": 3, "zoom": 2, "orbit": -4, "dolly": 5, "crane": 3}},
+        {"keys": [{"t": 0, "focus": 2.5, "aperture": 2.8}, {"t": 0.4, "pan": 20, "tilt": -5, "roll": 10, "zoom": 1.5, "ease": "ease_in"}, {"t": 1, "orbit": 40, "dolly": -1, "crane": -0.8, "ease": "ease_out"}], "preset": {"tilt": 2}},
         {"keys": [{"t": 0.25, "pan": -10}], "focus": 4, "aperture": 1.4},
         {"focus": 3, "aperture": 2},
     ]

@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
         p.add_argument("--output", default="out/kino.mp4", help="output .mp4 (default out/kino.mp4)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
-        p.add_argument("--camera", default=None, help="preset moves at -10..10, e.g. pan=-4,zoom=2 (pan tilt roll zoom dolly orbit)")
+        p.add_argument("--camera", default=None, help="preset moves at -10..10, e.g. pan=-4,zoom=2 (pan tilt roll zoom dolly orbit crane)")
         p.add_argument("--focus", type=float, default=None, help="focus distance in metres (depth of field)")
         p.add_argument("--aperture", type=float, default=None, help="f-number (0 = pinhole, everything sharp)")
         p.add_argument("--brush", action="append", default=None, help="MASK=DX,DY[,DZ]: move the painted region (px/s), repeatable")

@@ -1,16 +1,18 @@
-"""Typed user controls for `generate(request)`: Camera Director (presets, keyed paths, depth of field) and
-Motion Brush (painted regions with vectors, an explicit static region).
+"""Typed user controls for `generate(request)`: Camera Director (presets, keyed paths, depth of field),
+Motion Brush (painted regions with vectors, an explicit static region) and tagged reference images.
 
 Both become exactly the tensors the model was trained on (train.py derives the same ones from Kino
 World ground truth): the camera as per-frame [R|t] + zoom/focus/aperture relative to frame 0
 (MotionCtrl-style, `a2d.camera_features`), the brush as a per-token map of frame 0 (painted cover,
-static cover, dx, dy in frame sizes per second, dz). Vectors follow controls.md: pixels per second of
+static cover, dx, dy in frame sizes per second, dz), references as REF_SIZE-square images (the crops
+training gives, `kino.world.controls.square_image`). Vectors follow controls.md: pixels per second of
 the output frame, +x right, +y down, z toward the camera. Every check names its field.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,15 +23,90 @@ from kino.model.a2d import BRUSH_DIM, camera_features
 from kino.world.camera import camera_at, interpolate_key
 from kino.world.scene import CameraKey, CameraSpec, Scene
 
-__all__ = ["CameraMove", "CameraControl", "BrushRegion", "MotionBrushControl", "ControlError", "camera_tensor", "brush_tensor", "camera_path", "camera_from_dict", "brush_from_dict", "PRESET_SCALE", "EASINGS"]
+__all__ = ["Reference", "MAX_REFERENCES", "check_references", "mentions", "prompt_words", "references_from_list", "tag_problem", "CameraMove", "CameraControl", "BrushRegion", "MotionBrushControl", "ControlError", "camera_tensor", "brush_tensor", "camera_path", "camera_from_dict", "brush_from_dict", "PRESET_SCALE", "EASINGS"]
 
 EASINGS = ("linear", "ease_in", "ease_out", "smooth")
 # preset intensity 10 = this much over the clip (Runway/Kling expose -10..10 sliders)
-PRESET_SCALE = {"pan": 30.0, "tilt": 15.0, "roll": 30.0, "zoom": 1.0, "dolly": 3.0, "orbit": 45.0}  # deg, deg, deg, log2 zoom, m, deg
+PRESET_SCALE = {"pan": 30.0, "tilt": 15.0, "roll": 30.0, "zoom": 1.0, "dolly": 3.0, "orbit": 45.0, "crane": 2.0}  # deg, deg, deg, log2 zoom, m, deg, m
+
+
+# Runway's referenceImages rule (gen4_image): a tag is 3-16 letters, digits or underscores, a letter first
+_TAG = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,15}")
+_MENTION = re.compile(r"(?<![\w@])@([A-Za-z][A-Za-z0-9_]*)")  # @hero, not the @ of an e-mail address
+MAX_REFERENCES = 4  # reference tokens sit in the prefix of every chunk's attention; 4 covers a two-hander plus a set
 
 
 class ControlError(ValueError):
-    """A control field is invalid; the message names it."""
+    """A control field is invalid; the message names it (and `path` locates it for API error bodies)."""
+
+    def __init__(self, message: str, path: tuple = ()):
+        super().__init__(message)
+        self.path = path
+
+
+# ------------------------------------------------------------------------------ references
+@dataclass(frozen=True)
+class Reference:
+    """An identity reference: an image (H, W, 3) uint8 or a path, named `@tag` in the prompt (tag None: unnamed)."""
+
+    tag: str | None
+    image: np.ndarray | str
+
+
+def tag_problem(tag: object) -> str | None:
+    """Why `tag` is not a valid reference tag, or None."""
+    if not isinstance(tag, str):
+        return f"must be a string, got {type(tag).__name__}"
+    if not _TAG.fullmatch(tag):
+        return f"{tag!r} must be 3-16 letters, digits or underscores, starting with a letter"
+    return None
+
+
+def mentions(prompt: str) -> list[str]:
+    """The @tags a prompt names, in order."""
+    return _MENTION.findall(prompt)
+
+
+def prompt_words(prompt: str) -> str:
+    """The prompt as the text encoder reads it: `@red_ball` → `red ball` (MiniLM knows words, not tags; the
+    image itself goes in as reference tokens)."""
+    return _MENTION.sub(lambda m: m.group(1).replace("_", " "), prompt)
+
+
+def check_references(refs, prompt: str, where: str = "references", prompt_where: str = "prompt") -> None:
+    """Count, types, tags (valid, unique) and that every @tag of the prompt names one; ControlError otherwise."""
+    if not isinstance(refs, (tuple, list)):
+        raise ControlError(f"{where}: must be a list of references, got {type(refs).__name__}", (where,))
+    if len(refs) > MAX_REFERENCES:
+        raise ControlError(f"{where}: at most {MAX_REFERENCES} reference images, got {len(refs)}", (where,))
+    seen: dict[str, int] = {}
+    for i, r in enumerate(refs):
+        if not isinstance(r, Reference):
+            raise ControlError(f"{where}[{i}]: expected a Reference(tag, image), got {type(r).__name__}", (where, i))
+        if r.tag is None:
+            continue
+        problem = tag_problem(r.tag)
+        if problem:
+            raise ControlError(f"{where}[{i}].tag: {problem}", (where, i, "tag"))
+        if r.tag in seen:
+            raise ControlError(f"{where}[{i}].tag: {r.tag!r} is already the tag of {where}[{seen[r.tag]}]", (where, i, "tag"))
+        seen[r.tag] = i
+    for tag in mentions(prompt):
+        if tag not in seen:
+            raise ControlError(f"{prompt_where}: @{tag} names no reference (have: {', '.join(seen) or 'none'})", (prompt_where,))
+
+
+def references_from_list(items, where: str = "references") -> tuple[Reference, ...]:
+    """JSON references (CLI request files, storyboards): [{"tag": "hero", "image": PATH}, ...]."""
+    if not isinstance(items, list):
+        raise ControlError(f"{where}: must be a list of {{'tag': TAG, 'image': PATH}}", (where,))
+    out = []
+    for i, r in enumerate(items):
+        r = _dict(r, f"{where}[{i}]", ("tag", "image"))
+        if not isinstance(r.get("image"), str) or not r["image"]:
+            raise ControlError(f"{where}[{i}].image: required, a path to an image", (where, i, "image"))
+        out.append(Reference(r.get("tag"), r["image"]))
+    return tuple(out)
 
 
 def _num(value, where: str, lo: float = -math.inf, hi: float = math.inf) -> float:
@@ -42,7 +119,7 @@ def _num(value, where: str, lo: float = -math.inf, hi: float = math.inf) -> floa
 
 @dataclass(frozen=True)
 class CameraMove:
-    """Preset moves at intensity -10..10, combinable (pan + turns right, tilt + looks up, zoom + in, dolly + forward, orbit + counter-clockwise from above)."""
+    """Preset moves at intensity -10..10, combinable (pan + turns right, tilt + looks up, zoom + in, dolly + forward, orbit + counter-clockwise from above, crane + rises)."""
 
     pan: float = 0.0
     tilt: float = 0.0
@@ -50,6 +127,7 @@ class CameraMove:
     zoom: float = 0.0
     dolly: float = 0.0
     orbit: float = 0.0
+    crane: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +154,7 @@ class CameraControl:
             last = k.t
             for name in ("pan", "tilt", "roll", "dolly", "orbit"):
                 _num(getattr(k, name), f"camera.keys[{i}].{name}", -360, 360)
+            _num(k.crane, f"camera.keys[{i}].crane", -20, 20)
             _num(k.zoom, f"camera.keys[{i}].zoom", 0.1, 10)
             _num(k.focus, f"camera.keys[{i}].focus", 0.1, 1000)
             _num(k.aperture, f"camera.keys[{i}].aperture", 0, 64)
@@ -104,6 +183,7 @@ class CameraControl:
                     zoom=k.zoom * 2 ** (s * p.zoom / 10 * PRESET_SCALE["zoom"]),
                     dolly=k.dolly + s * p.dolly / 10 * PRESET_SCALE["dolly"],
                     orbit=k.orbit + s * p.orbit / 10 * PRESET_SCALE["orbit"],
+                    crane=k.crane + s * p.crane / 10 * PRESET_SCALE["crane"],
                     focus=self.focus if self.focus is not None and not self.keys else k.focus,
                     aperture=self.aperture if self.aperture is not None and not self.keys else k.aperture,
                 )
@@ -212,7 +292,7 @@ def brush_tensor(control: MotionBrushControl, size: tuple[int, int], grid: tuple
 
 
 # ------------------------------------------------------------------------------ from JSON (CLI files, API)
-_KEY_FIELDS = ("t", "pan", "tilt", "roll", "zoom", "dolly", "orbit", "focus", "aperture", "ease")
+_KEY_FIELDS = ("t", "pan", "tilt", "roll", "zoom", "dolly", "orbit", "crane", "focus", "aperture", "ease")
 
 
 def _dict(d, where: str, allowed: tuple[str, ...]) -> dict:

@@ -98,6 +98,7 @@ def interpolate_key(keys: tuple[CameraKey, ...], u: float) -> CameraKey:
         zoom=math.exp(lerp(math.log(a.zoom), math.log(b.zoom))),  # zoom feels linear in log focal
         dolly=lerp(a.dolly, b.dolly),
         orbit=lerp(a.orbit, b.orbit),
+        crane=lerp(a.crane, b.crane),
         focus=lerp(a.focus, b.focus),
         aperture=lerp(a.aperture, b.aperture),
         ease=b.ease,
@@ -128,6 +129,7 @@ def camera_at(scene: Scene, key: CameraKey) -> Camera:
     r2 = math.cos(roll) * r - math.sin(roll) * up
     up2 = math.sin(roll) * r + math.cos(roll) * up
     pos = pos + f * key.dolly
+    pos[1] += key.crane  # after the look direction is fixed: a crane move keeps the framing's angles
     w, h = scene.width, scene.height
     focal = (min(w, h) / 2) / math.tan(math.radians(spec.fov) / 2) * key.zoom
     return Camera(

@@ -96,7 +96,7 @@ class CameraKey:
 
     pan/tilt/roll/orbit in degrees (pan + turns right, tilt + looks up, roll + turns the camera
     clockwise so the image turns counter-clockwise, orbit + circles the target counter-clockwise seen
-    from above), zoom multiplies the focal length, dolly moves forward in metres. focus (metres along
+    from above), crane + raises the camera in metres (world up, orientation kept), zoom multiplies the focal length, dolly moves forward in metres. focus (metres along
     the view axis) and aperture (f-number; 0 = pinhole, everything sharp) set depth of field.
     """
 
@@ -107,6 +107,7 @@ class CameraKey:
     zoom: float = 1.0
     dolly: float = 0.0
     orbit: float = 0.0
+    crane: float = 0.0  # metres straight up (a boom/pedestal move: the view direction does not change)
     focus: float = 7.0
     aperture: float = 0.0
     ease: str = "smooth"

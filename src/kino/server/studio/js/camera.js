@@ -13,6 +13,7 @@ const MOVES = [
   ["roll", "Roll", "clockwise +"],
   ["dolly", "Dolly", "forward +"],
   ["orbit", "Orbit", "counter-clockwise +"],
+  ["crane", "Crane", "rise +"],
 ];
 const FIELDS = [
   ["t", 0.01, 0, 1],
@@ -22,12 +23,13 @@ const FIELDS = [
   ["zoom", 0.05, 0.1, 10],
   ["dolly", 0.1, -360, 360],
   ["orbit", 1, -360, 360],
+  ["crane", 0.1, -20, 20],
   ["focus", 0.1, 0.1, 1000],
   ["aperture", 0.1, 0, 64],
 ];
 const EASE_LABELS = { linear: "Linear", ease_in: "Ease in", ease_out: "Ease out", smooth: "Smooth" };
 
-const preset = { pan: 0, tilt: 0, roll: 0, zoom: 0, dolly: 0, orbit: 0 };
+const preset = { pan: 0, tilt: 0, roll: 0, zoom: 0, dolly: 0, orbit: 0, crane: 0 };
 let keys = []; // rows in the order the user keeps them (the API checks the order)
 let lens = { focus: null, aperture: null }; // whole-clip focus / aperture when there are no keys
 let u = 0;
@@ -236,7 +238,7 @@ export function toRequest() {
   const out = {};
   const p = Object.fromEntries(Object.entries(preset).filter(([, v]) => v !== 0));
   if (Object.keys(p).length) out.preset = p;
-  if (keys.length) out.keys = keys.map((k) => ({ t: k.t, pan: k.pan, tilt: k.tilt, roll: k.roll, zoom: k.zoom, dolly: k.dolly, orbit: k.orbit, focus: k.focus, aperture: k.aperture, ease: k.ease }));
+  if (keys.length) out.keys = keys.map((k) => ({ t: k.t, pan: k.pan, tilt: k.tilt, roll: k.roll, zoom: k.zoom, dolly: k.dolly, orbit: k.orbit, crane: k.crane, focus: k.focus, aperture: k.aperture, ease: k.ease }));
   else {
     if (lens.focus != null) out.focus = lens.focus;
     if (lens.aperture != null) out.aperture = lens.aperture;
@@ -612,7 +614,7 @@ function draw() {
   const secs = frameCount() / FPS;
   $("#cam-time").value = `${(u * secs).toFixed(2)} s`;
   const k = cur.key;
-  $("#cam-readout").textContent = `t ${u.toFixed(2)} · pan ${k.pan.toFixed(1)}° · tilt ${k.tilt.toFixed(1)}° · roll ${k.roll.toFixed(1)}° · zoom ${k.zoom.toFixed(2)}× · dolly ${k.dolly.toFixed(2)} m · orbit ${k.orbit.toFixed(1)}°`;
+  $("#cam-readout").textContent = `t ${u.toFixed(2)} · pan ${k.pan.toFixed(1)}° · tilt ${k.tilt.toFixed(1)}° · roll ${k.roll.toFixed(1)}° · zoom ${k.zoom.toFixed(2)}× · dolly ${k.dolly.toFixed(2)} m · orbit ${k.orbit.toFixed(1)}° · crane ${k.crane.toFixed(2)} m`;
   const ph = $("#cam-markers .playhead");
   if (ph) ph.style.left = `${u * 100}%`;
 

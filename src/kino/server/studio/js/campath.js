@@ -2,10 +2,10 @@
 // (interpolate_key, camera_at) so the preview shows the move the model is conditioned on.
 // Base pose: Kino World's default camera at (0, 1.3, -7) looking at (0, 0.7, 0), 40° on the short side.
 
-export const PRESET_SCALE = { pan: 30, tilt: 15, roll: 30, zoom: 1, dolly: 3, orbit: 45 }; // deg, deg, deg, log2 zoom, m, deg
+export const PRESET_SCALE = { pan: 30, tilt: 15, roll: 30, zoom: 1, dolly: 3, orbit: 45, crane: 2 }; // deg, deg, deg, log2 zoom, m, deg, m
 export const EASINGS = ["linear", "ease_in", "ease_out", "smooth"];
 export const BASE = { position: [0, 1.3, -7], target: [0, 0.7, 0], fov: 40 };
-export const KEY_DEFAULTS = { t: 0, pan: 0, tilt: 0, roll: 0, zoom: 1, dolly: 0, orbit: 0, focus: 7, aperture: 0, ease: "smooth" };
+export const KEY_DEFAULTS = { t: 0, pan: 0, tilt: 0, roll: 0, zoom: 1, dolly: 0, orbit: 0, crane: 0, focus: 7, aperture: 0, ease: "smooth" };
 
 export function ease(s, kind) {
   if (kind === "linear") return s;
@@ -36,6 +36,7 @@ export function toKeys(camera) {
       zoom: k.zoom * 2 ** ((s * num(p.zoom, 0)) / 10 * PRESET_SCALE.zoom),
       dolly: k.dolly + (s * num(p.dolly, 0)) / 10 * PRESET_SCALE.dolly,
       orbit: k.orbit + (s * num(p.orbit, 0)) / 10 * PRESET_SCALE.orbit,
+      crane: k.crane + (s * num(p.crane, 0)) / 10 * PRESET_SCALE.crane,
       focus: cam.focus != null && !given ? cam.focus : k.focus,
       aperture: cam.aperture != null && !given ? cam.aperture : k.aperture,
     };
@@ -61,6 +62,7 @@ export function interpolate(keys, u) {
     zoom: Math.exp(lerp(Math.log(a.zoom), Math.log(b.zoom))),
     dolly: lerp(a.dolly, b.dolly),
     orbit: lerp(a.orbit, b.orbit),
+    crane: lerp(a.crane, b.crane),
     focus: lerp(a.focus, b.focus),
     aperture: lerp(a.aperture, b.aperture),
     ease: b.ease,
@@ -92,6 +94,7 @@ export function cameraAt(key, width, height) {
   const r2 = sub(mul(r, Math.cos(roll)), mul(up, Math.sin(roll)));
   const up2 = add(mul(r, Math.sin(roll)), mul(up, Math.cos(roll)));
   pos = add(pos, mul(f, key.dolly));
+  pos = add(pos, [0, key.crane, 0]); // crane: straight up, the look direction kept
   const focal = (Math.min(width, height) / 2 / Math.tan(rad(BASE.fov) / 2)) * key.zoom;
   return { position: pos, forward: f, right: r2, up: up2, focal, width, height, focus: key.focus, aperture: key.aperture, key };
 }
