@@ -359,3 +359,32 @@ def test_true_runs_finds_maximal_runs():
 
     assert true_runs(np.array([1, 1, 0, 1, 0, 0, 1], bool)) == [(0, 1), (3, 3), (6, 6)]
     assert true_runs(np.zeros(3, bool)) == [] and true_runs(np.ones(2, bool)) == [(0, 1)]
+
+
+def test_reference_identity_floors_at_the_truth_and_catches_swaps_recolours_and_patterns():
+    """Two shots of the same two balls (the second pans): references are crops from shot 1, scored on shot 2."""
+    from kino.eval.metrics.identity import REFERENCE_IDENTITY, reference_identity
+    from kino.world.controls import reference_crops
+
+    def shot(c1: str, c2: str, pan: float = 0.0, pattern: str = "solid") -> Scene:
+        bodies = (Body(1, "ball", c1, (-1.0, 0.3, 0.5), (0.3, 0.3, 0.3), (0.5, 0.0, 0.0), pattern=pattern, material="metal"),
+                  Body(2, "ball", c2, (1.0, 0.3, 0.8), (0.3, 0.3, 0.3), (-0.3, 0.0, 0.0)))
+        cam = CameraSpec(position=(0.0, 1.3, -6.0), target=(0.0, 0.5, 0.0), fov=45.0, keys=(CameraKey(t=0.0, focus=6.0), CameraKey(t=1.0, focus=6.0, pan=pan)))
+        return Scene(bodies=bodies, look=Look(style="shaded", backdrop="dusk", floor="grass"), camera=cam, width=96, height=96, fps=8, seconds=1.0)
+
+    refs = {("hero" if c["object"] == 1 else "villain"): c for c in reference_crops(render(shot("red", "blue")), bodies=True)}
+    second = render(shot("red", "blue", pan=8.0))
+    truth = ground_truth(second)
+    floor = reference_identity(second.frames, truth, refs)
+    swapped = reference_identity(render(shot("blue", "red", pan=8.0)).frames, truth, refs)
+    recoloured = reference_identity(render(shot("green", "blue", pan=8.0)).frames, truth, refs)
+    striped = reference_identity(render(shot("red", "blue", pan=8.0, pattern="stripes")).frames, truth, refs)
+    print(f"\nreference_identity floor {floor}\n swapped {swapped}\n recoloured {recoloured}\n striped {striped}")
+    assert floor["similarity"] > 0.85 and floor["swaps"] == 0  # measured 0.947
+    assert swapped["similarity"] < floor["similarity"] - 0.3 and swapped["swaps"] == 1  # measured 0.387
+    assert recoloured["subjects"]["hero"] < floor["subjects"]["hero"] - 0.3 and recoloured["swaps"] == 0  # 0.374
+    assert recoloured["subjects"]["villain"] == pytest.approx(floor["subjects"]["villain"])  # untouched subject
+    assert striped["subjects"]["hero"] < floor["subjects"]["hero"] - 0.15  # pattern, same colour: 0.672
+    assert "swaps" in REFERENCE_IDENTITY
+    with pytest.raises(KeyError, match="object"):
+        reference_identity(second.frames, truth, {"x": {**refs["hero"], "object": 99}})

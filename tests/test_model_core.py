@@ -212,3 +212,58 @@ def test_without_prev_chunk_the_decoder_has_no_side_input():
     assert m.decoder.inp.in_channels == m.decoder.in_ch
     lat = torch.randn(2, 8, 4, 8, 8)
     assert torch.isfinite(m.loss(lat, _cond(), torch.full((2,), 0.05), decoder_chunks=2))
+
+
+# ------------------------------------------------------------------------------------------- references
+# sha256 of the sorted "key:shape" lines of A2D's state_dict, taken at the commit before references were
+# wired in: reference tokens reuse patch_in / level_mlp / type_emb["reference"] and a fixed slot code, so the
+# checkpoints trained before them (and runs training now) must keep loading with zero flags. A new
+# parameter or buffer changes this digest: that is a checkpoint-format change, not a detail.
+STATE_DICT_DIGEST = {
+    "test": (216, "a57e8902f7b2e5b2cbf915a811eac3186ef734a862e0190629d8667e310e9bd5"),
+    "tiny": (229, "8cfe12f5c6e22b434422b5397044a68945f3fb25a05a9dcf104159153a6e2b42"),
+}
+
+
+def test_references_add_no_parameters_or_buffers():
+    import hashlib
+
+    for name, (count, digest) in STATE_DICT_DIGEST.items():
+        sd = A2D(preset(name)).state_dict()
+        text = "\n".join(f"{k}:{tuple(v.shape)}" for k, v in sorted(sd.items()))
+        assert (len(sd), hashlib.sha256(text.encode()).hexdigest()) == (count, digest), f"{name}: A2D's state_dict keys or shapes changed"
+
+
+def _first_chunk(m: A2D, refs: list[torch.Tensor]) -> torch.Tensor:
+    cond = _cond()
+    cond.references = refs
+    return next(m.stream(cond, 1, (8, 8), steps=2, generator=torch.Generator().manual_seed(0)))
+
+
+def test_reference_tokens_change_the_output_and_their_slot_matters(monkeypatch):
+    from kino.model import a2d
+    from kino.model.a2d import REF_SIZE
+
+    torch.manual_seed(0)
+    m = A2D(preset("test")).eval()
+    side = REF_SIZE // m.tokenizer.down
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(2, 4, side, side, generator=g), torch.randn(2, 4, side, side, generator=g)
+    none, one, ab, ba = _first_chunk(m, []), _first_chunk(m, [a]), _first_chunk(m, [a, b]), _first_chunk(m, [b, a])
+    assert not torch.allclose(none, one, atol=1e-4) and not torch.allclose(one, ab, atol=1e-4)
+    assert not torch.allclose(ab, ba, atol=1e-4)  # the order (slot) of a reference is part of the request
+    torch.testing.assert_close(ab, _first_chunk(m, [a, b]))  # ...and deterministic
+    # the fixed slot code is what tells slots apart: without it the prefix is an unordered set
+    monkeypatch.setattr(a2d, "_slot_code", lambda i, dim, device: torch.zeros(dim, device=device))
+    torch.testing.assert_close(_first_chunk(m, [a, b]), _first_chunk(m, [b, a]), atol=1e-5, rtol=1e-5)
+
+
+def test_reference_tokens_train_through_the_shared_embeddings():
+    torch.manual_seed(0)
+    m = A2D(preset("test"))
+    lat = torch.randn(2, 8, 4, 8, 8)
+    cond = _cond()
+    cond.references = [torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)]
+    m.loss(lat, cond, torch.full((2,), 0.05)).backward()
+    grad = m.type_emb.weight.grad
+    assert grad[2].abs().sum() > 0 and torch.isfinite(grad).all()  # TYPES["reference"] learns

@@ -82,7 +82,7 @@ def media(tmp_path_factory):
 
 def with_served_model(op, cfg, media):
     """Conforming bodies made to get past the cheap checks: a model that serves this operation, usually one of
-    its ratios and durations, no `references` (reserved), and real or hostile media (or random bytes) in every media field."""
+    its ratios and durations, and real or hostile media (or random bytes) in every media field (references included)."""
     kind = op.path.rsplit("/", 1)[-1]
     models = [m for m in cfg.models if kind in m.modes]
 
@@ -94,7 +94,6 @@ def with_served_model(op, cfg, media):
             return case
         m = draw(st.sampled_from(models))
         body["model"] = m.name
-        body.pop("references", None)  # reserved: always refused; camera and motionBrush are fuzzed
         if draw(st.integers(0, 3)) != 3:  # hypothesis leans to small draws: 0 is the common case
             body["ratio"] = draw(st.sampled_from(m.ratios))
             if "duration" in body or kind != "video_to_video":
@@ -115,7 +114,7 @@ def with_served_model(op, cfg, media):
             body["videoUri"] = uri("video")
         if isinstance(body.get("extend"), dict):
             body["extend"]["videoUri"] = uri("video")
-        for k in body.get("keyframes") or []:
+        for k in (body.get("keyframes") or []) + (body.get("references") or []):
             k["uri"] = uri("image")
         return case
 

@@ -188,3 +188,29 @@ def test_camera_and_motion_brush_through_extra_body(server):
     with pytest.raises(runwayml.BadRequestError) as e:
         c.text_to_video.create(model="gen4.5", prompt_text="x", ratio="1280:720", duration=2, extra_body={"motionBrush": {"regions": [{"mask": "data:image/png;base64," + base64.b64encode(small.getvalue()).decode(), "vector": [1, 0]}]}})
     assert "the output is 224x128" in e.value.body["error"]
+
+
+def test_references_through_extra_body(server, monkeypatch):
+    """Runway's referenceImages shape {uri, tag} (and {type: "image", uri}) as a Kino extension on text_to_video."""
+    import kino.generate
+
+    seen, stream = [], kino.generate.stream
+    monkeypatch.setattr(kino.generate, "stream", lambda req, model=None: seen.append(req) or stream(req, model))
+    c = client(server)
+    hero, villain = {"uri": png_data_uri((220, 30, 30)), "tag": "hero"}, {"uri": png_data_uri((30, 30, 220), (40, 60)), "tag": "villain", "type": "image"}
+    task = c.text_to_video.create(model="kino-tiny", prompt_text="@hero chases @villain", ratio="1:1", duration=2, seed=1, extra_body={"references": [hero, villain]})
+    body = poll(httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.key}"}), task.id)
+    assert body["status"] == "SUCCEEDED"
+    (req,) = [r for r in seen if r.prompt == "@hero chases @villain"]
+    assert [r.tag for r in req.references] == ["hero", "villain"] and all(str(r.image).endswith(".png") for r in req.references)
+    bad = [
+        ([hero, {**villain, "tag": "hero"}], "@hero", ["references", 1, "tag"], "references[1].tag: 'hero' is already the tag of references[0]"),
+        ([hero], "@hero meets @villain", ["promptText"], "promptText: @villain names no reference (have: hero)"),
+        ([{**hero, "tag": "a-b"}], "x", ["references", 0, "tag"], "references[0].tag: 'a-b' must be 3-16 letters"),
+        ([{**hero, "uri": "data:image/png;base64,AA=="}], "@hero", ["references", 0, "uri"], ""),
+        ([{"uri": hero["uri"], "tag": f"ref{i}"} for i in range(5)], "x", ["references"], "at most 4 reference images"),
+    ]
+    for refs, prompt, path, message in bad:
+        with pytest.raises(runwayml.BadRequestError) as e:
+            c.text_to_video.create(model="kino-tiny", prompt_text=prompt, ratio="1:1", duration=2, extra_body={"references": refs})
+        assert e.value.body["issues"][0]["path"] == path and message in e.value.body["error"], e.value.body

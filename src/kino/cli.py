@@ -81,6 +81,7 @@ def _generate(args: argparse.Namespace) -> int:
             keys.append(Keyframe(k["image"], k.get("frame", 0)))
         fields["keyframes"] = tuple(keys)
     _controls_from_fields(fields)
+    _references_from_flags(args, fields)
     _controls_from_flags(args, fields)
     if not getattr(args, "request", None):
         _controls_from_flags(args, fields)
@@ -113,12 +114,29 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _references_from_flags(args: argparse.Namespace, fields: dict) -> None:
+    """--reference TAG=IMAGE (repeatable), after any `references` of the request file."""
+    from kino.controls import Reference
+    from kino.generate import RequestError
+
+    refs = list(fields.get("references", ()))
+    for spec in getattr(args, "reference", None) or []:
+        tag, _, path = spec.partition("=")
+        if not tag or not path:
+            raise RequestError(f"reference: expected TAG=IMAGE, got {spec!r}")
+        refs.append(Reference(tag, path))
+    if refs:
+        fields["references"] = tuple(refs)
+
+
 def _controls_from_fields(fields: dict) -> None:
-    """JSON `camera` / `motion_brush` objects (controls.md shapes) → typed controls."""
-    from kino.controls import ControlError, brush_from_dict, camera_from_dict
+    """JSON `camera` / `motion_brush` / `references` objects (controls.md shapes) → typed controls."""
+    from kino.controls import ControlError, brush_from_dict, camera_from_dict, references_from_list
     from kino.generate import RequestError
 
     try:
+        if "references" in fields:
+            fields["references"] = references_from_list(fields["references"])
         if isinstance(fields.get("camera"), dict):
             fields["camera"] = camera_from_dict(fields["camera"])
         if isinstance(fields.get("motion_brush"), dict):
@@ -285,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--aperture", type=float, default=None, help="f-number (0 = pinhole, everything sharp)")
         p.add_argument("--brush", action="append", default=None, help="MASK=DX,DY[,DZ]: move the painted region (px/s), repeatable")
         p.add_argument("--static", default=None, help="MASK of regions that must stay still")
+        p.add_argument("--reference", action="append", default=None, help="TAG=IMAGE: an identity reference, named @TAG in the prompt; repeatable (up to 4)")
         p.set_defaults(fn=_generate)
 
     g = sub.add_parser("generate", help="text/image/keyframes-to-video")

@@ -1,25 +1,36 @@
 """One entry point for every mode: `generate(request)` (and `stream(request)`, which yields chunks).
 
-text-to-video, image-to-video (first, or first + last frame), keyframes at any frame, Extend and
-video-to-video are fields of one typed request, validated here at the entry point with errors that
-name the field (style.md: limits checked up front, never discovered deep in a KV cache).
+text-to-video, image-to-video (first, or first + last frame), keyframes at any frame, Extend,
+video-to-video and tagged reference images (`@hero` in the prompt) are fields of one typed request,
+validated here at the entry point with errors that name the field (style.md: limits checked up front,
+never discovered deep in a KV cache).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from kino.controls import CameraControl, ControlError, MotionBrushControl, brush_tensor, camera_tensor
-from kino.model.a2d import A2D, Conditions
+from kino.controls import (
+    CameraControl,
+    ControlError,
+    MotionBrushControl,
+    Reference,
+    brush_tensor,
+    camera_tensor,
+    check_references,
+    prompt_words,
+)
+from kino.model.a2d import A2D, REF_SIZE, Conditions
 from kino.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from kino.model.text import text_encoder
+from kino.world.controls import square_image
 
-__all__ = ["Keyframe", "GenerateRequest", "RequestError", "generate", "stream", "parse_ratio", "RATIOS"]
+__all__ = ["Keyframe", "Reference", "GenerateRequest", "RequestError", "generate", "stream", "load_references", "parse_ratio", "RATIOS"]
 
 # native sizes on the tiny model's 32-pixel grid at a 128-pixel short side (4:3 and 21:9 are the nearest
 # grid sizes: 160x128 is 5:4, 288x128 is 9:4; every output reports its real size)
@@ -53,6 +64,7 @@ class GenerateRequest:
     strength: float = 0.7  # video-to-video: how far from the source (0 = copy, 1 = ignore it)
     camera: CameraControl | None = None  # Camera Director: preset moves / keyed path / depth of field
     motion_brush: MotionBrushControl | None = None  # painted regions with motion vectors on frame 0
+    references: tuple[Reference, ...] = ()  # identity images, named @tag in the prompt; prefix tokens in this order
     checkpoint: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -63,20 +75,31 @@ def parse_ratio(ratio: str) -> tuple[int, int]:
     return RATIOS[ratio]
 
 
-def _image(img: np.ndarray | str, where: str, size: tuple[int, int]) -> np.ndarray:
-    """Load/convert to (H, W, 3) uint8 at `size` (W, H), center-cropped to the aspect ratio."""
+def _open(img: np.ndarray | str, where: str):
+    """A path or an (H, W, 3) uint8 array as an RGB PIL image, or a RequestError naming `where`."""
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(img, (str, Path)):
         try:
-            pil = Image.open(img).convert("RGB")
+            return Image.open(img).convert("RGB")
         except (OSError, UnidentifiedImageError) as exc:
             raise RequestError(f"{where}: unreadable image {str(img)!r} ({exc.__class__.__name__})") from None
-    else:
-        arr = np.asarray(img)
-        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
-            raise RequestError(f"{where}: expected an (H, W, 3) uint8 image, got {arr.dtype} {arr.shape}")
-        pil = Image.fromarray(arr)
+    arr = np.asarray(img)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise RequestError(f"{where}: expected an (H, W, 3) uint8 image, got {arr.dtype} {arr.shape}")
+    return Image.fromarray(arr)
+
+
+def load_references(refs: Sequence[Reference], where: str = "references") -> list[np.ndarray]:
+    """Each reference's image as the REF_SIZE square the model was trained on (padded, not cropped)."""
+    return [square_image(np.asarray(_open(r.image, f"{where}[{i}].image")), REF_SIZE) for i, r in enumerate(refs)]
+
+
+def _image(img: np.ndarray | str, where: str, size: tuple[int, int]) -> np.ndarray:
+    """Load/convert to (H, W, 3) uint8 at `size` (W, H), center-cropped to the aspect ratio."""
+    from PIL import Image
+
+    pil = _open(img, where)
     w, h = size
     scale = max(w / pil.width, h / pil.height)
     pil = pil.resize((max(w, round(pil.width * scale)), max(h, round(pil.height * scale))), Image.BICUBIC)
@@ -132,6 +155,10 @@ def _validate(req: GenerateRequest, chunk: int, max_frames: int) -> tuple[tuple[
         if not isinstance(f, int) or not 0 <= f < frames:
             raise RequestError(f"keyframes[{i}].frame: {k.frame!r} is outside the {frames} frames of this clip")
         at.append(f)
+    try:
+        check_references(req.references, req.prompt)
+    except ControlError as exc:
+        raise RequestError(str(exc)) from None
     return size, frames, at
 
 
@@ -148,6 +175,10 @@ def stream(req: GenerateRequest, model: A2D | None = None) -> Iterator[np.ndarra
     if h % down or w % down:
         raise RequestError(f"ratio: {w}x{h} is not a multiple of this model's {down}-pixel grid")
     keys = [_image(key.image, f"keyframes[{i}].image", (w, h)) for i, key in enumerate(req.keyframes)]
+    token_px = model.tokenizer.down * model.patch
+    if req.references and REF_SIZE % token_px:
+        raise RequestError(f"references: this model's {token_px}-pixel tokens do not tile the {REF_SIZE}-pixel reference square")
+    refs = load_references(req.references)
     ext = _video(req.extend, "extend", (w, h)) if req.extend is not None else None
     v2v = _video(req.video_to_video, "video_to_video", (w, h)) if req.video_to_video is not None else None
     controls = {}
@@ -164,10 +195,10 @@ def stream(req: GenerateRequest, model: A2D | None = None) -> Iterator[np.ndarra
             controls["brush"] = brush_tensor(req.motion_brush, (w, h), grid)
     except ControlError as exc:
         raise RequestError(str(exc)) from None
-    return _run(req, model, (w, h), frames, list(zip(key_at, keys, strict=True)), ext, v2v, controls)
+    return _run(req, model, (w, h), frames, list(zip(key_at, keys, strict=True)), ext, v2v, controls, refs)
 
 
-def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, keys: list, ext, v2v, controls: dict) -> Iterator[np.ndarray]:
+def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, keys: list, ext, v2v, controls: dict, refs: list) -> Iterator[np.ndarray]:
     """The generation loop behind `stream` (inputs already validated and loaded)."""
     k = model.cfg.chunk
     w, h = size
@@ -179,7 +210,7 @@ def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, k
         return model.tokenizer.encode(x)
 
     with torch.no_grad():
-        states, mask = text_encoder(model.cfg.backbone.max_text).encode([req.prompt.strip() or "."])
+        states, mask = text_encoder(model.cfg.backbone.max_text).encode([prompt_words(req.prompt).strip() or "."])
         if not req.prompt.strip():
             states.zero_()
             mask[:, 1:] = False
@@ -188,6 +219,7 @@ def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, k
             cond.camera = controls["camera"].to(dev)
         if "brush" in controls:
             cond.brush = controls["brush"].to(dev)
+        cond.references = [encode(img[None])[:, 0] for img in refs]  # (1, C, h, w) each, in the order given
         context = source = None
         if ext is not None:
             if len(ext) < k:  # shorter than a chunk: hold the first frame so the source is still used

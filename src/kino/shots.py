@@ -3,13 +3,14 @@
 A storyboard is JSON: shared settings plus a list of shots, each a `generate` request (prompt, seconds,
 camera, motion_brush, keyframes, seed). Continuity across separately generated shots: `"continue": true`
 pins the previous shot's last frame as this shot's first frame (a match cut), and every shot shares the
-storyboard's seed unless it sets its own. (Tagged reference images — `@hero` — need a model trained with
-references; until then a storyboard that asks for them fails with a clear error.)
+storyboard's seed unless it sets its own. Identity across shots: top-level `references` are tagged images;
+a shot whose prompt names `@tag` gets that image as a reference (in the storyboard's order), a shot that
+names none gets none — so a cutaway to another subject is not pulled toward the hero's look.
 
 ```json
-{"ratio": "16:9", "fps": 16, "seed": 7,
- "shots": [{"prompt": "a red ball rolls right", "seconds": 3, "camera": {"preset": {"pan": 3}}},
-           {"prompt": "the red ball hits a blue box", "seconds": 3, "continue": true}]}
+{"ratio": "16:9", "fps": 16, "seed": 7, "references": [{"tag": "hero", "image": "hero.png"}],
+ "shots": [{"prompt": "@hero rolls right", "seconds": 3, "camera": {"preset": {"pan": 3}}},
+           {"prompt": "@hero hits a blue box", "seconds": 3, "continue": true}]}
 ```
 """
 
@@ -20,8 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from kino.controls import ControlError, brush_from_dict, camera_from_dict
-from kino.generate import GenerateRequest, Keyframe, RequestError, generate
+from kino.controls import (
+    ControlError,
+    Reference,
+    brush_from_dict,
+    camera_from_dict,
+    check_references,
+    mentions,
+    references_from_list,
+)
+from kino.generate import GenerateRequest, Keyframe, RequestError, generate, load_references
 
 __all__ = ["load_storyboard", "render_storyboard"]
 
@@ -30,6 +39,8 @@ BOARD_FIELDS = ("ratio", "fps", "seed", "steps", "checkpoint", "shots", "referen
 
 
 def load_storyboard(path: str | Path) -> tuple[dict, list[dict]]:
+    """The storyboard's settings and shots, checked; its references are loaded into board["references"]
+    as tagged REF_SIZE squares, so a bad image fails before any shot is rendered."""
     try:
         board = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -39,8 +50,15 @@ def load_storyboard(path: str | Path) -> tuple[dict, list[dict]]:
     unknown = set(board) - set(BOARD_FIELDS)
     if unknown:
         raise RequestError(f"storyboard: unknown field(s) {sorted(unknown)}; known: {list(BOARD_FIELDS)}")
-    if board.get("references"):
-        raise RequestError("storyboard.references: reference images need a model trained with references (not in this checkpoint yet)")
+    try:
+        refs = references_from_list(board.get("references") or [], "storyboard.references")
+        for i, r in enumerate(refs):
+            if r.tag is None:
+                raise ControlError(f"storyboard.references[{i}].tag: required (shots name a reference by @tag)")
+        check_references(refs, "", "storyboard.references")
+    except ControlError as exc:
+        raise RequestError(str(exc)) from None
+    board = {**board, "references": [Reference(r.tag, img) for r, img in zip(refs, load_references(refs, "storyboard.references"), strict=True)]}
     shots = board.get("shots")
     if not isinstance(shots, list) or not shots:
         raise RequestError("storyboard.shots: must be a non-empty list")
@@ -52,6 +70,8 @@ def load_storyboard(path: str | Path) -> tuple[dict, list[dict]]:
             raise RequestError(f"storyboard.shots[{i}]: unknown field(s) {sorted(bad)}; known: {list(SHOT_FIELDS)}")
         if i == 0 and shot.get("continue"):
             raise RequestError("storyboard.shots[0].continue: the first shot has nothing to continue from")
+        if not isinstance(shot.get("prompt", ""), str):
+            raise RequestError(f"storyboard.shots[{i}].prompt: must be a string")
     return board, shots
 
 
@@ -62,6 +82,12 @@ def _request(board: dict, shot: dict, i: int, previous_last: np.ndarray | None) 
         brush = brush_from_dict(shot["motion_brush"], f"{where}.motion_brush") if shot.get("motion_brush") else None
     except ControlError as exc:
         raise RequestError(str(exc)) from None
+    try:
+        check_references(board["references"], shot.get("prompt", ""), prompt_where=f"{where}.prompt")
+    except ControlError as exc:
+        raise RequestError(str(exc)) from None
+    named = set(mentions(shot.get("prompt", "")))
+    refs = tuple(r for r in board["references"] if r.tag in named)  # only the shot's own @tags, in board order
     keys = []
     for j, k in enumerate(shot.get("keyframes") or []):
         if not isinstance(k, dict) or not isinstance(k.get("image"), str) or not isinstance(k.get("frame", 0), int):
@@ -71,7 +97,7 @@ def _request(board: dict, shot: dict, i: int, previous_last: np.ndarray | None) 
         keys.insert(0, Keyframe(previous_last, 0))
     fields = {"prompt": shot.get("prompt", ""), "seconds": shot.get("seconds", 4.0), "fps": board.get("fps", 16), "ratio": board.get("ratio", "16:9"),
               "seed": shot.get("seed", board.get("seed", 0)), "steps": shot.get("steps", board.get("steps", 4)), "keyframes": tuple(keys),
-              "camera": camera, "motion_brush": brush, "checkpoint": board.get("checkpoint")}
+              "camera": camera, "motion_brush": brush, "references": refs, "checkpoint": board.get("checkpoint")}
     return GenerateRequest(**fields)
 
 

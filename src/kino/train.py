@@ -22,14 +22,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from kino.model.a2d import A2D, BRUSH_DIM, Conditions, camera_features
+from kino.model.a2d import A2D, BRUSH_DIM, REF_SIZE, Conditions, camera_features
 from kino.model.checkpoint import load_checkpoint, save_checkpoint
 from kino.model.config import preset
 from kino.model.precision import bf16_helps
 from kino.model.text import text_encoder
+from kino.world.controls import square_image
 from kino.world.data import DataSpec, Sample, WorldStream
 
-__all__ = ["TrainConfig", "train", "main", "batch_from_samples"]
+__all__ = ["TrainConfig", "train", "main", "batch_from_samples", "reference_latents"]
 
 TOKENIZER_FRAMES = 32  # frames per autoencoder update (~0.5 s on 2 cores at 128x128)
 
@@ -57,6 +58,7 @@ class TrainConfig:
     p_keyframe: float = 0.5
     p_camera: float = 0.5
     p_brush: float = 0.3
+    p_reference: float = 0.3  # give every clip of the batch crops of 1-2 of its own objects as identity references (0: off, as before)
     init: str | None = None  # start a fresh run from these weights (e.g. a checkpoint made on another machine)
 
 
@@ -125,7 +127,22 @@ def batch_from_samples(model: A2D, samples: list[Sample], cfg: TrainConfig, rng:
     if rng.random() < cfg.p_brush and all(s.instance0 is not None for s in samples):
         hp, wp = lat.shape[-2] // model.patch, lat.shape[-1] // model.patch
         cond.brush = torch.stack([brush_grid(s.truth, s.instance0, hp, wp) for s in samples]).to(device)
+    # drawn last and only when on, so p_reference 0 keeps the random stream (and a run) exactly as before
+    if cfg.p_reference > 0 and rng.random() < cfg.p_reference and all(s.crops for s in samples):
+        cond.references = reference_latents(model, samples, rng, device)
     return lat, cond
+
+
+def reference_latents(model: A2D, samples: list[Sample], rng: random.Random, device) -> list[torch.Tensor]:
+    """1-2 reference slots (B, C, h, w): per clip, crops of that many of its objects in random order (so a slot
+    means nothing but "a subject"), squared to REF_SIZE. A batch keeps equal shapes: the slot count is the
+    smallest any clip can fill."""
+    n = min(rng.choice((1, 2)), *(len(s.crops) for s in samples))
+    imgs = np.stack([[square_image(c, REF_SIZE) for c in rng.sample(s.crops, n)] for s in samples])  # (B, n, S, S, 3)
+    x = torch.from_numpy(imgs).to(device).permute(0, 1, 4, 2, 3).float().div(127.5).sub(1.0)  # (B, n, 3, S, S)
+    with torch.no_grad():
+        z = model.tokenizer.encode(x)  # (B, n, C, h, w)
+    return [z[:, i] for i in range(n)]
 
 
 def _batches(stream, batch: int):
@@ -309,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=TrainConfig.batch, help="clips per step (per process)")
     p.add_argument("--self-prev", type=float, default=TrainConfig.self_prev, help="fraction of clips whose decoder reads its own one-step sample as the previous chunk (exposure-bias repair)")
     p.add_argument("--decoder-chunks", type=int, default=TrainConfig.decoder_chunks, help="chunks per clip the decoder trains on (first + random); 0 = all (default)")
+    p.add_argument("--p-reference", type=float, default=TrainConfig.p_reference, help="share of batches trained with 1-2 object crops as reference images (0 = off)")
     p.add_argument("--seconds", type=float, default=1.0, help="training clip length")
     p.add_argument("--size", action="append", default=None, help="aspect bucket WxH (repeatable; default 128x128, 224x128, 128x224)")
     p.add_argument("--workers", type=int, default=0, help="data render processes (0 = in the training process: best on 2 CPU cores; GPU hosts: many)")
@@ -320,6 +338,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", default=None, help="start from this checkpoint's weights (fresh optimizer)")
     a = p.parse_args(argv)
     sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in a.size) if a.size else TrainConfig.sizes
-    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev)
+    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev, p_reference=a.p_reference)
     print(train(cfg, resume=a.resume))
     return 0

@@ -5,7 +5,9 @@ on lightly noised context) and the decoder on every chunk; generation (`stream`)
 a KV cache, then per chunk: one backbone step → K decoder steps → yield → write the new chunk back.
 All modes are the same loop with different prefill: t2v (text), keyframes / i2v (clean keyframe tokens
 in the prefix tagged with their chunk, plus replacement inside the decoder), Extend (the source's real
-latents prefilled as context), v2v (each chunk starts from the source noised to `strength`).
+latents prefilled as context), v2v (each chunk starts from the source noised to `strength`), references
+(clean tokens of identity images in the prefix, each with a fixed slot code: Phantom / VACE's "same patch
+embedding" idea, with no new parameters so every existing checkpoint still loads).
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ from kino.model.config import ModelConfig
 from kino.model.decoder import Decoder, timestep_embedding
 from kino.model.tokenizer import build_tokenizer
 
-__all__ = ["A2D", "Conditions", "CAMERA_DIM", "BRUSH_DIM", "camera_features"]
+__all__ = ["A2D", "Conditions", "CAMERA_DIM", "BRUSH_DIM", "REF_SIZE", "camera_features"]
 
 CAMERA_DIM = 16  # per frame: R_rel (9), t_rel (3), log zoom, 1/focus, 1/aperture, present
 BRUSH_DIM = 5  # per token of frame 0: painted, static, dx, dy, dz
 TYPES = {"text": 0, "keyframe": 1, "reference": 2, "brush": 3, "bos": 4, "chunk": 5}
+# reference images are squares of this many pixels (training and generation alike): 2x2 tokens of 32x32
+# pixels in `tiny`, enough for a Kino World object's colour, pattern and outline (they are 10-40 px tall)
+REF_SIZE = 64
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Conditions:
     camera: torch.Tensor | None = None  # (B, T, CAMERA_DIM)
     keyframes: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (frame, latent (B, C, h, w))
     brush: torch.Tensor | None = None  # (B, hp, wp, BRUSH_DIM)
+    references: list[torch.Tensor] = field(default_factory=list)  # latents (B, C, h, w) of REF_SIZE-square images, in slot order
 
 
 def camera_features(R: torch.Tensor, t: torch.Tensor, focal: torch.Tensor, focus: torch.Tensor, aperture: torch.Tensor) -> torch.Tensor:
@@ -58,6 +64,16 @@ def _sincos_2d(h: int, w: int, dim: int, device) -> torch.Tensor:
     ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32), torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
     ay, ax = ys.flatten()[:, None] * freqs, xs.flatten()[:, None] * freqs
     return torch.cat([ay.sin(), ay.cos(), ax.sin(), ax.cos()], dim=1)
+
+
+def _slot_code(i: int, dim: int, device) -> torch.Tensor:
+    """Fixed sin-cos code (dim,) of reference slot i: tells references apart without learned parameters.
+
+    Interleaved sin/cos (the 2-D position code is blocked), base 100 so that neighbouring slots differ in
+    most dimensions, i + 1 so that slot 0 is not the all-(0, 1) code of position (0, 0)."""
+    half = dim // 2
+    a = (i + 1) / (100 ** (torch.arange(half, device=device, dtype=torch.float32) / half))
+    return torch.stack([a.sin(), a.cos()], dim=-1).flatten()
 
 
 class A2D(nn.Module):
@@ -124,6 +140,13 @@ class A2D(nn.Module):
             x = x + self.type_emb.weight[TYPES["keyframe"]] - self.type_emb.weight[TYPES["chunk"]]
             toks.append(x)
             rel.append(torch.full((x.shape[1],), frame // self.cfg.chunk + 1, device=dev))  # block id of its chunk
+            pad.append(torch.ones(b, x.shape[1], dtype=torch.bool, device=dev))
+        for i, lat in enumerate(cond.references):  # clean (level 0), timeless, in the prefix bucket of the relative bias
+            x = self._chunk_tokens(lat[:, None, None], torch.zeros(b, device=dev), None, None)[:, 0]  # (B, S_ref, D)
+            x = x - self.frame_emb.weight[0] + _slot_code(i, x.shape[-1], dev)
+            x = x + self.type_emb.weight[TYPES["reference"]] - self.type_emb.weight[TYPES["chunk"]]
+            toks.append(x)
+            rel.append(torch.full((x.shape[1],), PREFIX, device=dev))
             pad.append(torch.ones(b, x.shape[1], dtype=torch.bool, device=dev))
         if cond.brush is not None:
             x = self.brush_in(cond.brush.reshape(b, hp * wp, BRUSH_DIM)) + _sincos_2d(hp, wp, self.cfg.backbone.width, dev) + self.type_emb.weight[TYPES["brush"]]

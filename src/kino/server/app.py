@@ -30,6 +30,7 @@ from sqlalchemy import func, select, update
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kino.controls import MAX_REFERENCES
 from kino.server.config import ServerConfig
 from kino.server.db import ACTIVE, ApiKey, Org, Task, Upload, hash_key, make_engine, now, sessions
 from kino.server.media import Fetcher
@@ -396,7 +397,7 @@ def create_app(cfg: ServerConfig, loader=None, run_workers: bool = True) -> Fast
                         | ({"aliasOf": m.alias_of} if m.alias_of else {})
                         for m in cfg.models
                     },
-                    "limits": {"promptUnits": cfg.limits.prompt_units, "maxKeyframes": cfg.limits.max_keyframes, "uploadBytes": cfg.limits.upload_bytes, "dataUriKeep": DATA_URI_KEEP},
+                    "limits": {"promptUnits": cfg.limits.prompt_units, "maxKeyframes": cfg.limits.max_keyframes, "maxReferences": MAX_REFERENCES, "uploadBytes": cfg.limits.upload_bytes, "dataUriKeep": DATA_URI_KEEP},
                 },
             }
         )

@@ -2,8 +2,9 @@
 
 Pydantic models give the shape (and the OpenAPI document); `normalise` checks the meaning against the
 served model's configuration — model name, mode, ratio, duration, prompt length in UTF-16 units, keyframe
-positions — and fetches every media input, so a task is stored only when it can run. Every failure is an
-`ApiIssue` that names the field's path, reported in Runway's `{"error", "issues"}` body with status 400.
+positions, reference tags and the prompt's @tags — and fetches every media input, so a task is stored only
+when it can run. Every failure is an `ApiIssue` that names the field's path, reported in Runway's
+`{"error", "issues"}` body with status 400.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kino.controls import ControlError, brush_from_dict, brush_tensor, camera_from_dict
+from kino.controls import ControlError, Reference, brush_from_dict, brush_tensor, camera_from_dict, check_references
 from kino.server.config import ServedModel, ServerConfig
 from kino.server.media import Fetcher, MediaError
 
-__all__ = ["ApiIssue", "TextToVideo", "ImageToVideo", "VideoToVideo", "Upload", "UsageQuery", "normalise", "NATIVE_SIZES"]
+__all__ = ["ApiIssue", "KinoReference", "TextToVideo", "ImageToVideo", "VideoToVideo", "Upload", "UsageQuery", "normalise", "NATIVE_SIZES"]
 
 # what the Kino model renders for each ratio (its 32-pixel grid at a 128-pixel short side); reported per task
 NATIVE_SIZES = {"16:9": "224x128", "9:16": "128x224", "1:1": "128x128", "4:3": "160x128", "3:4": "128x160", "21:9": "288x128"}
@@ -52,6 +53,15 @@ class KinoKeyframe(_Body):
     at: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
+class KinoReference(_Body):
+    """Kino extension in Runway's `referenceImages` shape (gen4_image): an image named `@tag` in promptText.
+    `type: "image"` is accepted too, as Runway's video_to_video `references` items carry it."""
+
+    uri: str
+    tag: str | None = None
+    type: Literal["image"] | None = None
+
+
 class Extend(_Body):
     """Kino extension: continue this video (real frames are the context) for `duration` seconds."""
 
@@ -66,7 +76,7 @@ class _Common(_Body):
     keyframes: list[KinoKeyframe] | None = None
     camera: dict | None = None  # Kino extension: controls.md's camera object (preset, keys, focus, aperture)
     motionBrush: dict | None = None  # Kino extension: {regions: [{mask URI | polygon, vector, speed, ambient}], staticMask URI}
-    references: list[dict] | None = None  # reserved: refused until a model supports references
+    references: list[KinoReference] | None = None  # Kino extension: identity images, named @tag in promptText
 
 
 class TextToVideo(_Common):
@@ -128,8 +138,6 @@ def _model(cfg: ServerConfig, name: str, kind: str) -> ServedModel:
 def normalise(body: _Common, kind: str, cfg: ServerConfig, fetch: Fetcher, inputs: Path) -> tuple[ServedModel, dict, dict]:
     """Check a body against its model and fetch its media into `inputs`: (model, stored request, task metadata)."""
     m = _model(cfg, body.model, kind)
-    if body.references is not None:
-        raise ApiIssue(["references"], f"references are not supported by model {m.name!r} on this server yet")
     prompt = body.promptText or ""
     if kind == "text_to_video" and not prompt.strip():
         raise ApiIssue(["promptText"], "promptText must be a non-empty string")
@@ -139,6 +147,11 @@ def normalise(body: _Common, kind: str, cfg: ServerConfig, fetch: Fetcher, input
         raise ApiIssue(["promptText"], "promptText must be valid Unicode text (it contains a lone UTF-16 surrogate)") from None
     if units > cfg.limits.prompt_units:
         raise ApiIssue(["promptText"], f"promptText is longer than {cfg.limits.prompt_units} UTF-16 code units")
+    refs = body.references or []
+    try:  # tags, count and the prompt's @tags, before any media is fetched
+        check_references([Reference(r.tag, r.uri) for r in refs], prompt, "references", "promptText")
+    except ControlError as exc:
+        raise ApiIssue(list(exc.path) or ["references"], str(exc)) from None
     ratio = body.ratio if body.ratio is not None else "1280:720"
     if ratio not in m.ratios:
         raise ApiIssue(["ratio"], f"Invalid option: expected one of {list(m.ratios)}", values=list(m.ratios))
@@ -192,6 +205,7 @@ def normalise(body: _Common, kind: str, cfg: ServerConfig, fetch: Fetcher, input
             raise ApiIssue(["keyframes", i], f"keyframe lands on frame {f}, outside the {frames} frames of this video")
         path, _ = save(k.uri, ["keyframes", i, "uri"], "image")
         req["keyframes"].append({"path": path, "frame": f})
+    req["references"] = [{"path": save(r.uri, ["references", i, "uri"], "image")[0], "tag": r.tag} for i, r in enumerate(refs)]
     if body.camera is not None:
         try:
             camera_from_dict(body.camera, "camera")

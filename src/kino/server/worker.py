@@ -28,9 +28,10 @@ log = logging.getLogger("kino.server")
 def build_request(req: dict, steps: int):
     """The stored (normalised) request → a `GenerateRequest`."""
     from kino.controls import brush_from_dict, camera_from_dict
-    from kino.generate import GenerateRequest, Keyframe
+    from kino.generate import GenerateRequest, Keyframe, Reference
 
     return GenerateRequest(
+        references=tuple(Reference(r.get("tag"), r["path"]) for r in req.get("references", [])),
         camera=camera_from_dict(req["camera"]) if req.get("camera") else None,
         motion_brush=brush_from_dict(req["motion_brush"], "motionBrush") if req.get("motion_brush") else None,
         prompt=req.get("prompt", ""),

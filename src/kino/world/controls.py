@@ -17,7 +17,7 @@ import numpy as np
 from kino.world.render import Clip
 from kino.world.truth import measure_tracks
 
-__all__ = ["BrushRegion", "MotionBrush", "motion_brush", "camera_control", "keyframes", "reference_crops"]
+__all__ = ["BrushRegion", "MotionBrush", "motion_brush", "camera_control", "keyframes", "reference_crops", "square_image"]
 
 MOVING_PX = 4.0  # net displacement (px over the clip) below which a region is painted static
 
@@ -111,21 +111,43 @@ def keyframes(clip: Clip, frames: list[int]) -> list[dict]:
     return [{"frame": f, "image": clip.frames[f]} for f in frames]
 
 
-def reference_crops(clip: Clip, tracks: dict | None = None, pad: float = 0.15) -> list[dict]:
-    """A square crop of every character at its most visible frame (identity reference)."""
+def reference_crops(clip: Clip, tracks: dict | None = None, pad: float = 0.15, bodies: bool = False) -> list[dict]:
+    """A square crop of every character (and, with `bodies`, every ball and box) at its most visible frame.
+
+    Each: object id, frame, box [x, y, w, h] (clipped at the frame's edges, so not always square), its
+    visible fraction there, the crop `image` and the object's `mask` inside it (identity references)."""
     tracks = tracks or measure_tracks(clip)
     out = []
     h, w = clip.scene.height, clip.scene.width
-    for c in clip.scene.characters:
+    objects = list(clip.scene.characters) + (list(clip.scene.bodies) if bodies else [])
+    for c in objects:
         tr = tracks[c.id]
         f = int(np.argmax(tr["visible"]))
         if tr["visible"][f] <= 0:
             continue
-        ys, xs = np.nonzero(clip.layers[f].instance == c.id)
+        inst = clip.layers[f].instance
+        ys, xs = np.nonzero(inst == c.id)
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
         side = int(max(y1 - y0, x1 - x0) * (1 + 2 * pad))
         cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
         top, left = max(0, cy - side // 2), max(0, cx - side // 2)
-        crop = clip.frames[f, top : min(h, top + side), left : min(w, left + side)]
-        out.append({"object": c.id, "frame": f, "box": [int(left), int(top), int(crop.shape[1]), int(crop.shape[0])], "image": crop})
+        bottom, right = min(h, top + side), min(w, left + side)
+        crop = clip.frames[f, top:bottom, left:right]
+        out.append({"object": c.id, "frame": f, "box": [int(left), int(top), int(crop.shape[1]), int(crop.shape[0])],
+                    "visible": float(tr["visible"][f]), "image": crop, "mask": inst[top:bottom, left:right] == c.id})
     return out
+
+
+def square_image(image: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, 3) uint8 → (size, size, 3): padded to a square by repeating its edge pixels, then resized.
+
+    Padding, not cropping: a crop clipped at the frame's edge, or a user's landscape photo, keeps its whole
+    subject. Training (crops) and generation (user images) both go through here, so they match."""
+    from PIL import Image
+
+    img = np.asarray(image, np.uint8)
+    h, w = img.shape[:2]
+    d = max(h, w)
+    top, left = (d - h) // 2, (d - w) // 2
+    img = np.pad(img, ((top, d - h - top), (left, d - w - left), (0, 0)), mode="edge")
+    return np.array(Image.fromarray(img).resize((size, size), Image.BICUBIC))  # writable (torch.from_numpy)

@@ -12,13 +12,14 @@ import json
 import multiprocessing as mp
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from kino.io.video import write_mp4
 from kino.world.captions import captions
+from kino.world.controls import reference_crops
 from kino.world.flow import forward_flow
 from kino.world.render import Clip, render
 from kino.world.sample import SPLITS, sample_scene
@@ -57,7 +58,11 @@ class Sample:
     truth: dict
     clip: Clip | None = None  # kept only when asked (maps need the layers)
     instance0: np.ndarray | None = None  # (H, W) int16 object ids of frame 0 (motion-brush regions)
+    crops: list[np.ndarray] = field(default_factory=list)  # (h, w, 3) uint8 reference crops of its well-seen objects
 
+
+REF_MIN_VISIBLE = 0.5  # reference crops for training: the object at least half in view ...
+REF_MIN_PIXELS = 16  # ... and not a speck: a crop must show what it identifies
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -76,7 +81,10 @@ def make_sample(index: int, spec: DataSpec, keep_clip: bool = False) -> Sample:
     tracks = measure_tracks(clip)
     truth = ground_truth(clip, captions(clip, tracks))
     truth["index"], truth["seed"] = index, seed
-    return Sample(index, clip.frames, truth, clip if keep_clip else None, clip.layers[0].instance.astype(np.int16))
+    # every object, not only characters: Kino World has people in walk scenes only, and a batch trains with
+    # references only when each of its clips has one. Cheap: one argmax and one mask per object, no rendering
+    crops = [c["image"] for c in reference_crops(clip, tracks, bodies=True) if c["visible"] >= REF_MIN_VISIBLE and c["mask"].sum() >= REF_MIN_PIXELS]
+    return Sample(index, clip.frames, truth, clip if keep_clip else None, clip.layers[0].instance.astype(np.int16), crops)
 
 
 def _work(args: tuple[int, DataSpec]) -> Sample | None:

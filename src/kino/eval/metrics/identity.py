@@ -1,13 +1,19 @@
-"""Attribute identity: colour fidelity (CIE ΔE), area stability and shape consistency over time."""
+"""Attribute identity: colour fidelity (CIE ΔE), area stability and shape consistency over time, and
+reference identity (a tagged subject against its reference image, across separately generated shots)."""
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
 
 from kino.eval.metrics import GT_SEEN, Metric, gt_radius_px, gt_tracks, register
 
-__all__ = ["lab", "delta_e", "color_series", "color_fidelity", "area_ratio", "area_stability", "shape_consistency"]
+__all__ = [
+    "lab", "delta_e", "color_series", "color_fidelity", "area_ratio", "area_stability", "shape_consistency",
+    "identity_descriptor", "reference_identity", "REFERENCE_IDENTITY",
+]
 
 FULL = 0.9  # ground-truth visible above this: the whole object is in view (area and shape are judged)
 ROUND = 0.87  # hull circularity at or above this reads as round (a disc ≈ 0.95, a square ≈ 0.785)
@@ -127,3 +133,90 @@ register(Metric(
     "lower it. Mirrors VBench subject consistency (shape identity). Pass: at least 0.9 of the floor.",
     higher_is_better=True, threshold=0.9, relative_to_floor=True, fn=shape_consistency,
 ))
+
+
+# ------------------------------------------------------------------------------------------- reference identity
+REFERENCE_IDENTITY = (
+    "reference_identity: for each tagged subject (a reference image of one ground-truth object, e.g. a crop from "
+    "an earlier shot by kino.world.controls.reference_crops), the histogram intersection (0..1) of two descriptors "
+    "of its pixels — colour, a 6x6 histogram of CIE a*b* chroma, and pattern, a 6-bin histogram of L* (a stripe or "
+    "dot second tone makes it bimodal) — between the reference (a disc of 0.8x the object's half size at its mask "
+    "centroid) and the generated clip (the same disc at the object's ground-truth place and projected size, in "
+    "every frame where the ground truth sees it whole), averaged over frames and subjects. `swaps` counts pairs "
+    "of tagged subjects whose descriptors match each other's place better than their own in most jointly seen "
+    "frames (an identity swap: the hero painted in the villain's colours and vice versa). Shape is judged by "
+    "shape_consistency. Floor: the ground-truth render of the shot (swaps 0); higher similarity is better. "
+    "Mirrors the identity similarity of references across shots in controls.md (Phantom / OpenS2V's subject "
+    "consistency, with exact pixels instead of a learned embedding)."
+)
+_AB_EDGES = np.linspace(-80, 80, 7)
+_L_EDGES = np.linspace(0, 100, 7)
+DISC = 0.8  # the sampled disc's radius as a share of the object's half size: inside it, away from its outline
+
+
+def identity_descriptor(pixels: np.ndarray) -> np.ndarray | None:
+    """(N, 3) sRGB 0..255 → colour (a*b*, 36 bins) and pattern (L*, 6 bins) histograms, each summing to 0.5."""
+    if len(pixels) < 4:
+        return None
+    c = lab(np.asarray(pixels, np.float64).reshape(-1, 3))
+    ab = np.histogram2d(np.clip(c[:, 1], -79.9, 79.9), np.clip(c[:, 2], -79.9, 79.9), bins=(_AB_EDGES, _AB_EDGES))[0].ravel()
+    lum = np.histogram(np.clip(c[:, 0], 0, 99.9), bins=_L_EDGES)[0].astype(np.float64)
+    return np.concatenate([0.5 * ab / ab.sum(), 0.5 * lum / lum.sum()])
+
+
+def _disc_pixels(image: np.ndarray, x: float, y: float, r: float) -> np.ndarray:
+    h, w = image.shape[:2]
+    ys, xs = np.ogrid[:h, :w]
+    return image[(xs + 0.5 - x) ** 2 + (ys + 0.5 - y) ** 2 <= max(r, 1.0) ** 2]
+
+
+def _reference_descriptor(ref: dict) -> np.ndarray | None:
+    """A reference {"image", "mask"?}: the disc at its mask's centroid (or, without a mask, the centre of a crop
+    padded by reference_crops' 15% a side)."""
+    img = np.asarray(ref["image"])
+    mask = ref.get("mask")
+    if mask is not None and np.any(mask):
+        ys, xs = np.nonzero(mask)
+        x, y = xs.mean() + 0.5, ys.mean() + 0.5
+        half = min(np.ptp(xs) + 1, np.ptp(ys) + 1) / 2
+    else:
+        x, y = img.shape[1] / 2, img.shape[0] / 2
+        half = min(img.shape[:2]) / 2 / 1.3
+    return identity_descriptor(_disc_pixels(img, x, y, DISC * half))
+
+
+def reference_identity(frames: np.ndarray, truth: dict, references: dict[str, dict]) -> dict:
+    """Similarity of each tagged subject to its reference, and identity swaps between subjects (see REFERENCE_IDENTITY).
+
+    references: tag -> {"object": ground-truth id, "image": (h, w, 3) uint8, "mask": optional (h, w) bool}.
+    Returns {"similarity": mean over subjects or None, "subjects": {tag: similarity or None}, "swaps": int}."""
+    tracks = gt_tracks(truth)
+    per: dict[str, np.ndarray] = {}  # tag -> (T,) similarity at its own place (nan: not judged)
+    cross: dict[tuple[str, str], np.ndarray] = {}  # (tag a, tag b) -> (T,) a's reference at b's place
+    descs = {tag: _reference_descriptor(ref) for tag, ref in references.items()}
+    places = {}
+    for tag, ref in references.items():
+        oid = ref["object"]
+        if oid not in tracks:
+            raise KeyError(f"references[{tag!r}].object: {oid} is not an object of this clip")
+        g, rad = tracks[oid], gt_radius_px(truth, oid)
+        places[tag] = [(g[f, 0], g[f, 1], DISC * rad[f]) if g[f, 2] > FULL and rad[f] >= 2 else None for f in range(len(frames))]
+    gen = {tag: [identity_descriptor(_disc_pixels(frames[f], *p)) if p else None for f, p in enumerate(pl)] for tag, pl in places.items()}
+
+    def sim(a: np.ndarray | None, b: np.ndarray | None) -> float:
+        return float(np.minimum(a, b).sum()) if a is not None and b is not None else math.nan
+
+    for tag in references:
+        per[tag] = np.array([sim(descs[tag], d) for d in gen[tag]])
+        for other in references:
+            if other != tag:
+                cross[tag, other] = np.array([sim(descs[tag], d) for d in gen[other]])
+    subjects = {tag: float(np.nanmean(v)) if np.isfinite(v).any() else None for tag, v in per.items()}
+    tags, swaps = list(references), 0
+    for i, a in enumerate(tags):
+        for b in tags[i + 1 :]:
+            own, swapped = per[a] + per[b], cross[a, b] + cross[b, a]
+            ok = np.isfinite(own) & np.isfinite(swapped)
+            swaps += int(ok.any() and (swapped[ok] > own[ok]).mean() > 0.5)
+    seen = [v for v in subjects.values() if v is not None]
+    return {"similarity": float(np.mean(seen)) if seen else None, "subjects": subjects, "swaps": swaps}
