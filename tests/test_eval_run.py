@@ -7,6 +7,7 @@ Clips are 64x64 / 96x64 and 1-1.5 s so the whole file stays well under a minute 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -154,24 +155,93 @@ def test_without_controls_runs_the_same_cases_with_their_controls_left_out(tmp_p
     """The ablation behind "each control shown to matter": same cases, seeds and prompts, no control."""
     torch.manual_seed(0)
     ckpt = save_checkpoint(A2D(preset("test")).eval(), tmp_path / "random.safetensors")
-    suite = _tiny("controls", 5, seconds=1.0, size=(64, 64))  # i2v, keyframes, brush, camera, dof
-    seen: list[tuple[int, bool, bool]] = []
+    suite = build_suite("controls", size=(64, 64), seconds=1.0)
+    suite = dataclasses.replace(suite, cases=suite.cases[:5] + suite.cases[-6:-5])  # i2v, keyframes, brush, camera, dof, two references
+    seen: list[tuple[int, bool, bool, int]] = []
     orig = A2D.stream
 
     def spy(self, cond, *a, **k):
-        seen.append((len(cond.keyframes), cond.brush is not None, cond.camera is not None))
+        seen.append((len(cond.keyframes), cond.brush is not None, cond.camera is not None, len(cond.references)))
         return orig(self, cond, *a, **k)
 
     monkeypatch.setattr(A2D, "stream", spy)
     full = evaluate(suite, str(ckpt), tmp_path / "full", steps=1, n_boot=20, quiet=True, summary=False, html=False)
     with_ctl, seen[:] = list(seen), []
     bare = evaluate(suite, str(ckpt), tmp_path / "bare", steps=1, n_boot=20, quiet=True, summary=False, html=False, without_controls=True)
-    assert any(k for k, _, _ in with_ctl) and any(b for _, b, _ in with_ctl) and any(c for _, _, c in with_ctl)
-    assert seen and all(s == (0, False, False) for s in seen)
+    assert any(k for k, _, _, _ in with_ctl) and any(b for _, b, _, _ in with_ctl) and any(c for _, _, c, _ in with_ctl)
+    assert (0, False, False, 2) in with_ctl  # the reference case's two tagged images
+    assert seen and all(s == (0, False, False, 0) for s in seen)  # its "@hero" reached the model as the word "hero"
+    assert full["cases"][-1]["prompt"] == bare["cases"][-1]["prompt"] and "@hero" in full["cases"][-1]["prompt"]
     assert bare["source"]["meta"]["without_controls"] is True and full["source"]["meta"]["without_controls"] is False
     assert [c["id"] for c in bare["cases"]] == [c["id"] for c in full["cases"]]
     rc = main(["eval", "--truth", "--without-controls", "--limit", "1", "--quiet"])
     assert rc == 2
+
+
+# ------------------------------------------------------------------------------------------- reference cases
+# the controls suite before its reference cases, which must never change: ids, seeds, modes and every field
+CONTROLS_24_SHA256 = "f03fad350940f34bc196d48247212077cb8597b896a34e1e9a58c9bd73f59a3a"
+
+
+def test_reference_cases_are_appended_after_the_unchanged_controls_cases():
+    suite = build_suite("controls")
+    old, new = suite.cases[:24], suite.cases[24:]
+    modes = ["i2v", "keyframes", "brush", "camera", "dof", "extend"]
+    assert [(c.id, c.seed, c.controls["mode"]) for c in old] == [(f"controls-{i:03d}", 2_020_000_000 + i, modes[i % 6]) for i in range(24)]
+    assert hashlib.sha256(json.dumps([c.to_dict() for c in old]).encode()).hexdigest() == CONTROLS_24_SHA256
+    assert build_suite("controls", limit=24).cases == old  # `--limit 24` is the earlier suite, case for case
+    assert [c.id for c in new] == [f"controls-refs-{j:03d}" for j in range(6)]
+    assert all(c.controls["mode"] == "references" for c in new) and {c.controls["subjects"] for c in new} == {1, 2}
+    taken = {c.seed for c in old} | {c.seed for c in reference_cases(suite)[:24]} | {c.seed for n in ("standard", "ood", "long") for c in build_suite(n).cases}
+    assert taken.isdisjoint(c.seed for c in new) and len({c.seed for c in new}) == 6
+    g = _tiny("controls", None, seconds=1.0).cases[-6].render()  # collide: two tagged subjects
+    assert [t for t, _ in g.references] == list(g.truth["references"]) == ["hero", "villain"]
+    assert all(img.dtype == np.uint8 and img.shape[0] == img.shape[1] >= 16 for _, img in g.references)
+    assert "@hero" in g.prompt and "@villain" in g.prompt and g.truth["caption"] in g.truth["captions"] and "@" not in g.truth["caption"]
+    ids = {r["object"] for r in g.truth["references"].values()}
+    words = set(g.prompt.lower().replace(".", " ").replace(",", " ").split())
+    assert not any(o["color"] in words for o in g.truth["objects"] if o["id"] in ids)  # the look is in the images only
+
+
+def _recoloured(case, truth: dict) -> np.ndarray:
+    """The case's scene with its tagged subjects' colours swapped (two) or changed to an unused colour (one)."""
+    from kino.world.palette import COLORS
+    from kino.world.render import render
+
+    sc = case.scene()
+    ids = [r["object"] for r in truth["references"].values()]
+    colors = {b.id: b.color for b in sc.bodies}
+    spare = next(c for c in ("green", "blue", "red", "yellow") if c not in colors.values() and c in COLORS)
+    new = {ids[0]: colors[ids[1]], ids[1]: colors[ids[0]]} if len(ids) == 2 else {ids[0]: spare}
+    bodies = tuple(dataclasses.replace(b, color=new.get(b.id, b.color)) for b in sc.bodies)
+    return render(sc.with_(bodies=bodies), seed=case.seed).frames
+
+
+def test_reference_identity_floors_at_the_truth_and_fails_recoloured_videos(tmp_path, truth_run):
+    from kino.eval.run import summary_table
+    from kino.io.video import write_mp4
+
+    suite = _tiny("controls", None, seconds=1.0)
+    suite = dataclasses.replace(suite, cases=suite.cases[:1] + suite.cases[-6:-4])  # i2v, collide (two subjects), roll (one)
+    truth = evaluate(suite, "truth", tmp_path / "truth", n_boot=50, quiet=True, summary=False)
+    ref, swaps = truth["metrics"]["reference_identity"], truth["metrics"]["reference_swaps"]
+    assert ref["n"] == 2 and swaps["n"] == 1  # not applicable to the i2v case, nor swaps to a single subject
+    assert truth["cases"][0]["metrics"]["reference_identity"] is None and truth["cases"][0]["references"] is None
+    assert ref["value"] == ref["floor"] > 0.7 and swaps["value"] == swaps["floor"] == 0 and ref["pass"] and swaps["pass"]
+    assert [r["tag"] for r in truth["cases"][1]["references"]] == ["hero", "villain"]
+    assert "reference_identity" in summary_table(truth) and "reference_swaps" in (tmp_path / "truth" / "report.html").read_text()
+    assert "reference_identity" not in truth_run[0]["metrics"]  # a suite without reference cases does not list it
+    videos = tmp_path / "videos"
+    for case in suite.cases:
+        g = case.render()
+        write_mp4(videos / f"{case.id}.mp4", _recoloured(case, g.truth) if g.references else g.frames, case.fps)
+    bad = evaluate(suite, str(videos), tmp_path / "bad", n_boot=50, quiet=True, summary=False, html=False)
+    floor = {c["id"]: c["floor"]["reference_identity"] for c in truth["cases"]}
+    for c in bad["cases"][1:]:
+        print(c["id"], "floor", floor[c["id"]], "recoloured", c["metrics"]["reference_identity"], "swaps", c["metrics"]["reference_swaps"])
+        assert c["metrics"]["reference_identity"] < floor[c["id"]] - 0.3  # measured: 0.89 -> 0.20 (swapped), 0.86 -> 0.29 (recoloured)
+    assert bad["cases"][1]["metrics"]["reference_swaps"] == 1
+    assert bad["metrics"]["reference_identity"]["pass"] is False and bad["metrics"]["reference_swaps"]["pass"] is False
 
 
 # ------------------------------------------------------------------------------------------- pieces

@@ -1,6 +1,7 @@
 """Kino Studio in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright) against a
 live `kino serve`: sign in, upload, paint + drag a vector, camera preset + focus key, generate, watch the
 chunks stream and the video play, find it in the library, re-open, delete; errors next to their fields;
+tagged reference images;
 the JS camera path equals kino.controls'; tablet width; keyboard access. Saves screenshots (KINO_SCREENSHOTS=docs/studio for the README's)."""
 
 from __future__ import annotations
@@ -383,6 +384,51 @@ def test_api_errors_shown_next_to_the_field(page, server):
     page.fill("#promptText", "restyle")
     page.click("#generate")
     expect(page.locator("#err-videoUri")).to_be_visible()
+
+
+# ------------------------------------------------------------------------------ reference images with tags
+def test_references_sent_in_order_with_their_tags_and_errors_next_to_them(page, server, tmp_path):
+    sign_in(page, server)
+    paths = []
+    for name, rgb in (("hero.png", (220, 40, 40)), ("villain.png", (40, 60, 220))):
+        img = np.full((48, 40, 3), 235, np.uint8)
+        img[8:40, 6:34] = rgb  # a coloured subject on a pale ground
+        Image.fromarray(img).save(tmp_path / name)
+        paths.append(str(tmp_path / name))
+    page.select_option("#model", "kino-tiny")
+    page.select_option("#ratio", "1:1")
+    page.fill("#duration", "2")
+    page.set_input_files("#ref-file", paths)  # two at once (a drop on the box does the same)
+    items = page.locator("#ref-list li")
+    expect(page.locator("#ref-list li:not(.pending)")).to_have_count(2)
+    expect(items.locator("img")).to_have_count(2)
+    expect(page.locator("#ref-count")).to_have_text("2 / 4")
+    tags = items.locator("input[type=text]")
+    tags.nth(0).fill("hero")
+    tags.nth(1).fill("9lives")  # must start with a letter: the server's error lands next to this reference
+    page.fill("#promptText", "@hero rolls left across a tiled floor")
+    before = api(server).get("/v1/tasks").json()["tasks"]
+    page.click("#generate")
+    expect(items.nth(1).locator(".error").first).to_contain_text("3-16 letters")
+    expect(tags.nth(1)).to_have_attribute("aria-invalid", "true")
+    expect(items.nth(0).locator(".error.show")).to_have_count(0)
+    assert api(server).get("/v1/tasks").json()["tasks"] == before  # nothing was created
+    shot(page, "error-reference-tag")
+
+    tags.nth(1).fill("@villain")  # the @ some people type is not part of the tag
+    page.fill("#promptText", "@hero rolls left across a tiled floor and knocks over @villain")
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/v1/text_to_video")) as sent:
+        page.click("#generate")
+    body = sent.value.post_data_json
+    assert [r["tag"] for r in body["references"]] == ["hero", "villain"]
+    assert all(r["uri"].startswith("data:image/png;base64,") for r in body["references"])
+    sent_png = base64.b64decode(body["references"][0]["uri"].split(",", 1)[1])
+    assert sent_png == Path(paths[0]).read_bytes()  # a small image goes as it is (large ones are scaled to 512 px)
+    expect(page.locator("#tab-watch")).to_have_attribute("aria-selected", "true")
+    task_id = page.get_attribute("#watch-id", "title")
+    stored = api(server).get("/v1/tasks", params={"limit": 1}).json()["tasks"][0]
+    assert stored["id"] == task_id and [r["tag"] for r in stored["request"]["references"]] == ["hero", "villain"]
+    assert poll(api(server), task_id)["status"] == "SUCCEEDED"  # the worker is idle again for the next test
 
 
 # ------------------------------------------------------------------------------ the preview is the real path

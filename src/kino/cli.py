@@ -373,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--size", type=_size, default=None, help="render size WxH instead of the ratio's (quick runs)")
     ev.add_argument("--seconds", type=float, default=None, help="clip length instead of the suite's (quick runs)")
     ev.add_argument("--steps", type=int, default=4, help="decoder steps per chunk when generating (default 4)")
-    ev.add_argument("--without-controls", action="store_true", help="ablation: generate each case with its keyframes, brush and camera path left out (compare with the full run)")
+    ev.add_argument("--without-controls", action="store_true", help="ablation: generate each case with its keyframes, brush, camera path and reference images left out (compare with the full run)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(fn=_eval)
     return parser

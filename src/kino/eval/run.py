@@ -27,7 +27,7 @@ report.json (schema "kino-eval/1"):
      "metrics": {NAME: {"definition", "higher_is_better", "threshold", "relative_to_floor", "set_level",
                         "value", "ci": [lo, hi], "n", "floor", "floor_ci": [lo, hi], "floor_n", "pass"}},
      "cases": [{"id", "prompt", "seed", "split", "seconds", "fps", "width", "height", "controls",
-                "scored_frames": [first, end], "note": str|null, "time_s", "generation": {...}|null,
+                "references": [{"tag", "object", "frame", "box"}]|null, "scored_frames": [first, end], "note": str|null, "time_s", "generation": {...}|null,
                 "metrics": {NAME: value|null}, "floor": {NAME: value|null},
                 "clauses": [{"kind", "objects", "value", "ok", "ok_floor"}], "brush": [...]|null,
                 "badness": float, "windows": [{"start_s", "metrics", "floor"}]|null}],
@@ -196,7 +196,7 @@ class _Checkpoint(_Truth):
         from kino.model.text import text_encoder
 
         # the ablation of issue 6: the same case, seed and prompt with its control (keyframes, brush, camera
-        # path) left out, so `kino eval compare` shows what each control adds over the text alone
+        # path, reference images) left out, so `kino eval compare` shows what each control adds over the text alone
         self.path, self.steps, self.without_controls = path, steps, without_controls
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         t = time.perf_counter()
@@ -209,6 +209,7 @@ class _Checkpoint(_Truth):
         self._warm: set[str] = set()
 
     def video(self, gt: GroundTruth, out_dir: Path) -> tuple[np.ndarray, dict | None, str | None]:
+        from kino.controls import Reference, prompt_words
         from kino.generate import GenerateRequest, Keyframe, parse_ratio, stream
         from kino.io.video import write_mp4
 
@@ -216,15 +217,19 @@ class _Checkpoint(_Truth):
         mode = c.controls.get("mode", "t2v")
         w, h = parse_ratio(c.ratio)
         seconds = c.seconds
-        fields: dict = {"prompt": gt.prompt, "fps": c.fps, "ratio": c.ratio, "seed": c.seed, "steps": self.steps}
+        # without its reference images a case keeps its words: "@hero" becomes "hero", as the text encoder reads it anyway
+        prompt = gt.prompt if gt.references and not self.without_controls else prompt_words(gt.prompt)
+        fields: dict = {"prompt": prompt, "fps": c.fps, "ratio": c.ratio, "seed": c.seed, "steps": self.steps}
         if gt.keyframes and not self.without_controls:
             fields["keyframes"] = tuple(Keyframe(img, f) for f, img in gt.keyframes)
+        if gt.references and not self.without_controls:
+            fields["references"] = tuple(Reference(tag, img) for tag, img in gt.references)
         if gt.source is not None:
             fields["extend"] = gt.source
             seconds = (len(gt.frames) - len(gt.source)) / c.fps
         req = GenerateRequest(seconds=seconds, **fields)
         if c.ratio not in self._warm:  # one-off kernel set-up per frame size is not per-clip latency
-            for _ in stream(GenerateRequest(prompt=gt.prompt, seconds=4 / c.fps, fps=c.fps, ratio=c.ratio, steps=self.steps), self.model):
+            for _ in stream(GenerateRequest(prompt=prompt_words(gt.prompt), seconds=4 / c.fps, fps=c.fps, ratio=c.ratio, steps=self.steps), self.model):
                 pass
             self._warm.add(c.ratio)
         camera = _camera_tensor(gt.truth) if mode in ("camera", "dof") and not self.without_controls else None
@@ -378,6 +383,12 @@ def _score_case(gt: GroundTruth, frames: np.ndarray, same: bool, flow: bool, win
     return rec, state_features(pg), state_features(pt), visuals
 
 
+def _references(truth: dict) -> list[dict] | None:
+    """A reference case's tagged subjects for report.json (the images are the case's to re-render, not stored)."""
+    refs = truth.get("references")
+    return None if refs is None else [{"tag": t, "object": r["object"], "frame": r["frame"], "box": r["box"]} for t, r in refs.items()]
+
+
 # ------------------------------------------------------------------------------------------- aggregate
 def _badness(cases: list[dict], names: list[str]) -> None:
     """Per case: mean over metrics of (wrong-side distance to its own floor) / (the metric's spread)."""
@@ -495,6 +506,7 @@ def evaluate(suite: Suite | str, source, out_dir: str | os.PathLike, limit: int 
         rec, fg, ft, vis = _score_case(gt, frames, same, flow, suite.window_s)
         records.append({"id": case.id, "prompt": gt.prompt, "seed": case.seed, "split": case.split, "seconds": case.seconds,
                         "fps": case.fps, "width": case.width, "height": case.height, "controls": case.controls,
+                        "references": _references(gt.truth),
                         "note": note, "time_s": time.perf_counter() - t0, "generation": timing, **rec})
         f_gen.append(fg)
         f_gt.append(ft)

@@ -9,13 +9,26 @@ The same suite name, seed and options always give the same cases and the same gr
 |---|---|---|
 | `standard` | in-distribution text-to-video (`train` split), 2-4 s | 40 |
 | `ood` | held-out colour-shape pairs and launch speeds (`ood` split), 2-4 s | 40 |
-| `controls` | image-to-video, first+last keyframes, motion brush, camera keys, depth of field, short Extend | 24 |
+| `controls` | image-to-video, first+last keyframes, motion brush, camera keys, depth of field, short Extend; then tagged reference images | 24 + 6 |
 | `long` | Extend a real 4 s clip to 60 s; scored over the continuation and per 4 s window (drift) | 4 |
 
 Seeds start at `EVAL_SEED` (far above the indices `kino world render` and training streams use), one
 block per suite, so evaluation scenes are never training scenes by accident. `reference_cases` is a second,
 disjoint set of ground-truth scenes of the same suite: the reference of the distribution distance, whose
 real-vs-real distance to the suite's own ground truth is that metric's floor.
+
+Cases are only ever appended: `controls` gained its reference-image cases (`controls-refs-NNN`, seeds from
+their own offset in the block) after its 24 numbered ones, so those keep their ids, seeds and order and
+`--limit 24` is exactly the earlier suite (reports made before stay comparable case for case).
+
+A reference case is text-to-video of a scene with one or two tagged subjects (balls and boxes of distinct
+colours). Each reference image is a crop from a *second render of the same scene*, a photo of that subject:
+the camera aimed at where it starts, from another angle (orbited 20-35 degrees, dollied in 1 m: other
+shading, background and size), at twice the case's resolution, before anything moves. Kino World gives
+every object of a scene a unique colour and no other seed has the same object, so the same identity in
+another shot is the same scene shot again. The prompt is the ground-truth caption with each tagged subject named
+only by its tag ("@hero rolls to the left and hits @villain."): its colour and pattern are in the image
+alone, and `--without-controls` (the same words, no images) shows what the images add.
 """
 
 from __future__ import annotations
@@ -26,29 +39,39 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kino.eval.metrics.identity import FULL, reference_descriptor
 from kino.world.captions import captions
-from kino.world.controls import motion_brush
+from kino.world.controls import motion_brush, reference_crops
 from kino.world.render import render
 from kino.world.sample import sample_scene
-from kino.world.scene import CameraKey, Scene
+from kino.world.scene import Body, CameraKey, Scene
 from kino.world.truth import ground_truth, measure_tracks
 
-__all__ = ["Case", "GroundTruth", "Suite", "SUITES", "EVAL_SEED", "build_suite", "reference_cases", "RATIO_SIZES"]
+__all__ = ["Case", "GroundTruth", "Suite", "SUITES", "EVAL_SEED", "build_suite", "reference_cases", "RATIO_SIZES", "REFERENCE_CASES", "REFERENCE_TAGS"]
 
 EVAL_SEED = 2_000_000_000  # scene seeds of evaluation cases start here (< 2**31)
 _BLOCK = {"standard": 0, "ood": 10_000_000, "controls": 20_000_000, "long": 30_000_000}
 _REFERENCE = 5_000_000  # offset of the reference (real-vs-real) scenes inside a suite's block
+_REFERENCE_IMAGES = 2_500_000  # offset of the controls suite's reference-image cases (clear of both for suite seeds < 25)
 RATIO_SIZES = {"16:9": (224, 128), "9:16": (128, 224), "1:1": (128, 128)}  # = kino.generate.RATIOS
 CONTROL_MODES = ("i2v", "keyframes", "brush", "camera", "dof", "extend")
 LONG_SOURCE_S, LONG_TOTAL_S, WINDOW_S = 4.0, 60.0, 4.0
+# reference-image cases appended to `controls`: (scenario, tagged subjects); collide and topple always have two
+# movable bodies, roll and throw one main ball
+REFERENCE_CASES = (("collide", 2), ("roll", 1), ("topple", 2), ("throw", 1), ("collide", 2), ("topple", 1))
+REFERENCE_TAGS = ("hero", "villain")  # say nothing about the look: the image is the only place it is given
+REF_ORBIT, REF_DOLLY = (20.0, 35.0), 1.0  # a reference photo's viewpoint: degrees around the subject, metres in
+REF_MIN_VISIBLE, REF_MIN_PIXELS = 0.5, 16  # a subject's crop must show it (kino.world.data's training crops use the same)
+REF_SEEN_FRAMES = 4  # ... and the case must show it whole in this many frames, or reference_identity cannot judge it
 
 
 @dataclass(frozen=True)
 class Case:
     """One request to the generator and the scene it should reproduce.
 
-    controls (JSON): {"mode": "t2v" | "i2v" | "keyframes" | "brush" | "camera" | "dof" | "extend",
-    "keyframes": [frame, ...] (negative from the end), "extend_frames": N (source frames given to Extend)}.
+    controls (JSON): {"mode": "t2v" | "i2v" | "keyframes" | "brush" | "camera" | "dof" | "extend" | "references",
+    "keyframes": [frame, ...] (negative from the end), "extend_frames": N (source frames given to Extend),
+    "subjects": N (references: how many objects get a tagged reference image, at most)}.
     """
 
     id: str
@@ -93,8 +116,9 @@ class Case:
         return sc
 
     def render(self) -> GroundTruth:
-        """Simulate and render the case: frames, truth JSON (kino-world/1 + "case", and "brush" for brush
-        cases) and the control inputs a generator gets (keyframe images, Extend source)."""
+        """Simulate and render the case: frames, truth JSON (kino-world/1 + "case"; "brush" for brush cases;
+        "references" and the tagged "prompt" for reference cases) and the control inputs a generator gets
+        (keyframe images, Extend source, reference images)."""
         sc = self.scene()
         clip = render(sc, seed=self.seed)
         tracks = measure_tracks(clip)
@@ -104,10 +128,45 @@ class Case:
         mode = self.controls.get("mode", "t2v")
         if mode == "brush":
             truth["brush"] = motion_brush(clip, tracks).to_dict()
+        refs: list[tuple[str, np.ndarray]] = []
+        if mode == "references":
+            truth["references"], refs = self._references(sc, tracks)
+            names = {r["object"]: f"@{tag}" for tag, r in truth["references"].items()}
+            truth["prompt"] = captions(clip, tracks, n=1, names=names)[0]  # the caption, subjects named by tag
         n = len(clip.frames)
         keyframes = [(f if f >= 0 else n + f, clip.frames[f if f >= 0 else n + f]) for f in self.controls.get("keyframes", [])]
         ext = int(self.controls.get("extend_frames", 0))
-        return GroundTruth(self, clip.frames, truth, keyframes, clip.frames[:ext] if ext else None, clip.layers[0].instance.astype(np.int16))
+        return GroundTruth(self, clip.frames, truth, keyframes, clip.frames[:ext] if ext else None, clip.layers[0].instance.astype(np.int16), refs)
+
+    def reference_shot(self, sc: Scene, body: Body):
+        """A photo of `body` for its reference image: the case's scene shot again with the camera aimed at where
+        the body starts, orbited and dollied in, at twice the resolution, two frames (before anything moves)
+        and no depth of field."""
+        rng = np.random.default_rng([self.seed, 11, body.id])
+        orbit = (1 if rng.random() < 0.5 else -1) * float(rng.uniform(*REF_ORBIT))
+        offset = np.subtract(sc.camera.position, sc.camera.target)  # the case camera's view direction and distance
+        cam = dataclasses.replace(sc.camera, position=tuple(float(v) for v in np.add(body.position, offset)), target=tuple(body.position),
+                                  keys=(CameraKey(t=0.0, orbit=orbit, dolly=REF_DOLLY, aperture=0.0),))
+        return render(sc.with_(camera=cam, width=2 * sc.width, height=2 * sc.height, seconds=2 / sc.fps), seed=self.seed + body.id)
+
+    def _references(self, sc: Scene, tracks: dict) -> tuple[dict, list[tuple[str, np.ndarray]]]:
+        """Up to `subjects` movable bodies (scene order: the scenario's main object first) that the case shows
+        whole and their reference photo shows well, tagged in REFERENCE_TAGS order. Returns the truth JSON's
+        "references" (tag -> object id, the crop's frame and box in its photo, its reference_identity
+        descriptor) and [(tag, crop image)], the generator's references."""
+        truth_refs, images = {}, []
+        for b in sc.bodies:
+            if len(images) >= int(self.controls.get("subjects", 1)):
+                break
+            if b.static or (tracks[b.id]["visible"] > FULL).sum() < REF_SEEN_FRAMES:
+                continue
+            crop = next((c for c in reference_crops(self.reference_shot(sc, b), bodies=True) if c["object"] == b.id), None)
+            if crop is None or crop["visible"] < REF_MIN_VISIBLE or crop["mask"].sum() < REF_MIN_PIXELS:
+                continue  # hidden behind another object from there
+            tag = REFERENCE_TAGS[len(images)]
+            truth_refs[tag] = {"object": b.id, "frame": crop["frame"], "box": crop["box"], "descriptor": reference_descriptor(crop).tolist()}
+            images.append((tag, crop["image"]))
+        return truth_refs, images
 
 
 @dataclass
@@ -120,10 +179,12 @@ class GroundTruth:
     keyframes: list[tuple[int, np.ndarray]]  # (frame index in the scored clip, image)
     source: np.ndarray | None  # Extend: the real frames the generator continues (the clip's first frames)
     instance0: np.ndarray  # (H, W) object ids of frame 0 (motion-brush conditioning)
+    references: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (tag, (h, w, 3) uint8 image), prompt order
 
     @property
     def prompt(self) -> str:
-        return self.truth["caption"]
+        """What the generator is asked: the caption, or for reference cases the caption naming subjects by @tag."""
+        return self.truth.get("prompt", self.truth["caption"])
 
     @property
     def score_from(self) -> int:
@@ -148,7 +209,7 @@ class Suite:
 SUITES = {
     "standard": "In-distribution text-to-video: Kino World train-split scenes, 2-4 s, prompt = ground-truth caption.",
     "ood": "Out-of-distribution: held-out colour-shape pairs and launch speeds (ood split), 2-4 s.",
-    "controls": "Controls: image-to-video, first+last keyframes, motion brush, camera keys, depth of field, short Extend.",
+    "controls": "Controls: image-to-video, first+last keyframes, motion brush, camera keys, depth of field, short Extend, tagged reference images.",
     "long": "Long horizon: Extend a real 4 s clip to 60 s; scored over the continuation and per 4 s window.",
 }
 DEFAULT_CASES = {"standard": 40, "ood": 40, "controls": 24, "long": 4}
@@ -161,7 +222,8 @@ def _base(name: str, seed: int) -> int:
 def build_suite(name: str, seed: int = 0, limit: int | None = None, size: tuple[int, int] | None = None,
                 seconds: float | None = None, fps: int = 16, ratio: str | None = None, count: int | None = None) -> Suite:
     """The named suite. `size` (W, H) and `seconds` shrink it for quick runs (tests); `count` overrides the
-    number of cases before `limit` truncates. Same arguments, same cases."""
+    number of numbered cases (controls: its reference cases follow them) before `limit` truncates. Same
+    arguments, same cases."""
     if name not in SUITES:
         raise ValueError(f"suite: must be one of {sorted(SUITES)}, got {name!r}")
     if size is not None and (len(size) != 2 or any(v < 16 or v % 2 for v in size)):
@@ -170,6 +232,9 @@ def build_suite(name: str, seed: int = 0, limit: int | None = None, size: tuple[
         raise ValueError(f"seconds: must be in (0, 600], got {seconds!r}")
     n = DEFAULT_CASES[name] if count is None else count
     cases = [_case(name, i, _base(name, seed) + i, size, seconds, fps, ratio) for i in range(n)]
+    if name == "controls":  # appended, never interleaved: the numbered cases keep their ids, seeds and order
+        base = _base(name, seed) + _REFERENCE_IMAGES
+        cases += [_reference_case(j, base + j, scenario, k, size, seconds, fps, ratio) for j, (scenario, k) in enumerate(REFERENCE_CASES)]
     suite = Suite(name, SUITES[name], tuple(cases), seed, WINDOW_S if name == "long" else None)
     return suite.limited(limit)
 
@@ -204,6 +269,14 @@ def _case(name: str, i: int, seed: int, size, seconds, fps: int, ratio: str | No
     total = seconds if seconds is not None else LONG_TOTAL_S
     src = min(LONG_SOURCE_S, total / 2)
     return Case(seconds=_even(total, fps), controls={"mode": "extend", "extend_frames": int(round(_even(src, fps) * fps))}, **common)
+
+
+def _reference_case(j: int, seed: int, scenario: str, subjects: int, size, seconds, fps: int, ratio: str | None) -> Case:
+    ratio = ratio or ("16:9" if size is None else _nearest_ratio(size))
+    w, h = size or RATIO_SIZES[ratio]
+    length = _even(seconds if seconds is not None else 4.0, fps)  # as long as the numbered controls cases
+    return Case(id=f"controls-refs-{j:03d}", suite="controls", seed=seed, seconds=length, fps=fps, ratio=ratio, width=w, height=h,
+                scenario=scenario, controls={"mode": "references", "subjects": subjects})
 
 
 def _even(seconds: float, fps: int) -> float:

@@ -280,8 +280,9 @@ def _camera(w: _World) -> list[Fact]:
 class _Writer:
     """Words one caption from facts; mode full (canonical, rng None), plain (varied) or short (a prompt)."""
 
-    def __init__(self, fs: list[Fact], mode: str, rng: random.Random | None):
+    def __init__(self, fs: list[Fact], mode: str, rng: random.Random | None, names: dict[int, str] | None = None):
         self.fs, self.mode, self.rng, self.short = fs, mode, rng, mode == "short"
+        self.names = names or {}  # object id -> a fixed name for every mention (e.g. "@hero")
         self.obj = {f.subjects[0]: f for f in fs if f.kind == "object"}
         self.noun = {k: self.pick(v) for k, v in _NOUNS.items()}  # one word per kind in a caption
         self.said: list[int] = []
@@ -299,6 +300,8 @@ class _Writer:
         """A noun phrase: the full description on first mention, "the red ball" afterwards."""
         f, first = self.obj[oid], oid not in self.said
         self.said += [oid] if first else []
+        if oid in self.names:  # a tagged reference: its look comes from the image, so no colour, pattern or article
+            return self.names[oid]
         noun, art = self.noun[f.shape], "" if self.short else "a " if first else "the "
         if f.shape == "person" and first:
             p, a = dict(f.parts), (lambda t: t if self.short else _a(t))
@@ -445,9 +448,9 @@ def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _write(fs: list[Fact], mode: str, rng: random.Random | None) -> str:
+def _write(fs: list[Fact], mode: str, rng: random.Random | None, names: dict[int, str] | None = None) -> str:
     """One caption. full: everything in a fixed order; plain: a seeded subset and order; short: a prompt."""
-    w = _Writer(fs, mode, rng)
+    w = _Writer(fs, mode, rng, names)
     count, story = w.count(), w.story()
     # choose the optional sentences before wording them: a name's first mention must be one that is kept
     ex = w.extras(still=w.chance(0.6 if mode == "plain" else 0.5), relation=w.chance(0.6))
@@ -465,15 +468,18 @@ def _write(fs: list[Fact], mode: str, rng: random.Random | None) -> str:
     return " ".join(p[0].upper() + p[1:] + "." for p in parts if p)
 
 
-def captions(clip: Clip, tracks: Tracks | None = None, n: int = 4) -> list[str]:
-    """n distinct, deterministic paraphrases; the first is the most complete, the last a short prompt."""
+def captions(clip: Clip, tracks: Tracks | None = None, n: int = 4, names: dict[int, str] | None = None) -> list[str]:
+    """n distinct, deterministic paraphrases; the first is the most complete, the last a short prompt.
+
+    names: object id -> the word every mention of it uses instead of its description (`{3: "@hero"}` words a
+    prompt for tagged reference images: "@hero rolls to the left and hits a blue box.")."""
     fs = facts(clip, tracks)
     rng = random.Random(zlib.crc32(clip.scene.to_json().encode()))  # same scene, same wording
-    out = [_write(fs, "full", None)]
+    out = [_write(fs, "full", None, names)]
     for tries in range(400):
         if len(out) >= n:
             break
-        text = _write(fs, "short" if len(out) == n - 1 or tries >= 200 and tries % 2 else "plain", rng)
+        text = _write(fs, "short" if len(out) == n - 1 or tries >= 200 and tries % 2 else "plain", rng, names)
         if text not in out:
             out.append(text)
     return out[:n]

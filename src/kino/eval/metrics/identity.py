@@ -12,7 +12,7 @@ from kino.eval.metrics import GT_SEEN, Metric, gt_radius_px, gt_tracks, register
 
 __all__ = [
     "lab", "delta_e", "color_series", "color_fidelity", "area_ratio", "area_stability", "shape_consistency",
-    "identity_descriptor", "reference_identity", "REFERENCE_IDENTITY",
+    "identity_descriptor", "reference_descriptor", "reference_identity", "REFERENCE_IDENTITY",
 ]
 
 FULL = 0.9  # ground-truth visible above this: the whole object is in view (area and shape are judged)
@@ -170,9 +170,11 @@ def _disc_pixels(image: np.ndarray, x: float, y: float, r: float) -> np.ndarray:
     return image[(xs + 0.5 - x) ** 2 + (ys + 0.5 - y) ** 2 <= max(r, 1.0) ** 2]
 
 
-def _reference_descriptor(ref: dict) -> np.ndarray | None:
+def reference_descriptor(ref: dict) -> np.ndarray | None:
     """A reference {"image", "mask"?}: the disc at its mask's centroid (or, without a mask, the centre of a crop
-    padded by reference_crops' 15% a side)."""
+    padded by reference_crops' 15% a side); {"descriptor"}: that, computed earlier (a truth JSON keeps it)."""
+    if "descriptor" in ref:
+        return None if ref["descriptor"] is None else np.asarray(ref["descriptor"], np.float64)
     img = np.asarray(ref["image"])
     mask = ref.get("mask")
     if mask is not None and np.any(mask):
@@ -188,12 +190,13 @@ def _reference_descriptor(ref: dict) -> np.ndarray | None:
 def reference_identity(frames: np.ndarray, truth: dict, references: dict[str, dict]) -> dict:
     """Similarity of each tagged subject to its reference, and identity swaps between subjects (see REFERENCE_IDENTITY).
 
-    references: tag -> {"object": ground-truth id, "image": (h, w, 3) uint8, "mask": optional (h, w) bool}.
+    references: tag -> {"object": ground-truth id, "image": (h, w, 3) uint8, "mask": optional (h, w) bool}
+    (or {"object", "descriptor"}: see reference_descriptor).
     Returns {"similarity": mean over subjects or None, "subjects": {tag: similarity or None}, "swaps": int}."""
     tracks = gt_tracks(truth)
     per: dict[str, np.ndarray] = {}  # tag -> (T,) similarity at its own place (nan: not judged)
     cross: dict[tuple[str, str], np.ndarray] = {}  # (tag a, tag b) -> (T,) a's reference at b's place
-    descs = {tag: _reference_descriptor(ref) for tag, ref in references.items()}
+    descs = {tag: reference_descriptor(ref) for tag, ref in references.items()}
     places = {}
     for tag, ref in references.items():
         oid = ref["object"]
@@ -220,3 +223,36 @@ def reference_identity(frames: np.ndarray, truth: dict, references: dict[str, di
             swaps += int(ok.any() and (swapped[ok] > own[ok]).mean() > 0.5)
     seen = [v for v in subjects.values() if v is not None]
     return {"similarity": float(np.mean(seen)) if seen else None, "subjects": subjects, "swaps": swaps}
+
+
+# the two registered metrics: cases whose truth JSON carries "references" (the controls suite's reference cases,
+# kino.eval.suites: {tag: {"object", "descriptor", ...}}); every other clip is not applicable (None)
+REFERENCE_PASS = 0.85  # similarity at least this share of the floor: a striped hero (0.71x) or a recoloured one (0.39x) fails
+
+
+def reference_similarity(parsed, truth: dict) -> float | None:
+    """reference_identity's mean similarity over the tagged subjects (None: no references, or none seen whole)."""
+    refs = truth.get("references")
+    return reference_identity(parsed.frames, truth, refs)["similarity"] if refs else None
+
+
+def reference_swaps(parsed, truth: dict) -> float | None:
+    """reference_identity's swap count (None: fewer than two tagged subjects)."""
+    refs = truth.get("references")
+    return float(reference_identity(parsed.frames, truth, refs)["swaps"]) if refs and len(refs) >= 2 else None
+
+
+register(Metric(
+    "reference_identity",
+    REFERENCE_IDENTITY.removeprefix("reference_identity: ") + f" Pass: at least {REFERENCE_PASS} of the floor. Applies only "
+    "to clips with tagged reference images.",
+    higher_is_better=True, threshold=REFERENCE_PASS, relative_to_floor=True, fn=reference_similarity,
+))
+register(Metric(
+    "reference_swaps",
+    "Identity swaps per clip with two or more tagged reference subjects: pairs whose reference descriptors "
+    "(reference_identity's colour and pattern histograms) match each other's ground-truth place better than "
+    "their own in most jointly seen frames: the hero painted in the villain's look and vice versa, which a mean "
+    "similarity can hide. Pass: no more than the floor (the ground truth has none).",
+    higher_is_better=False, threshold=1.0, relative_to_floor=True, fn=reference_swaps,
+))

@@ -48,7 +48,8 @@ export function showApiError(err, fallback = "#gen-error") {
   for (const issue of issues) {
     const path = issuePath(issue);
     const slot = slotFor(path) || $(fallback);
-    const text = String(issue.message || err.message).replace(/^(camera|motionBrush|motion_brush)((?:\.[A-Za-z_]+|\[\d+\])*):\s/, "");
+    // the field is where the message now sits: drop its "camera.keys[1].t: " / "references[1].tag: " lead
+    const text = String(issue.message || err.message).replace(/^(camera|motionBrush|motion_brush|references)((?:\.[A-Za-z_]+|\[\d+\])*):\s/, "");
     slot.textContent = slot.textContent ? `${slot.textContent} · ${text}` : text;
     slot.classList.add("show");
     const input = slot.dataset.for ? document.getElementById(slot.dataset.for) : document.querySelector(`[aria-describedby~="${slot.id}"]`);

@@ -4,6 +4,7 @@
 import { api, ApiError } from "./api.js";
 import * as brush from "./brush.js";
 import * as camera from "./camera.js";
+import * as references from "./references.js";
 import { clearErrors, setAliases, showApiError } from "./errors.js";
 import { $, $$, bus, DATA_OMITTED, FPS, frameCount, h, localBodies, modelInfo, models, outputSize, state, toast } from "./store.js";
 
@@ -92,6 +93,7 @@ export function init() {
     addKeyframe(file, f);
   });
   window.addEventListener("resize", renderTimeline);
+  references.init();
   bus.on("controls-changed", summary);
   bus.on("org", onOrg);
 }
@@ -453,6 +455,8 @@ export function buildRequest() {
     const mb = brush.toRequest(aliases);
     if (mb) body.motionBrush = mb;
   }
+  const refs = references.toRequest(aliases);
+  if (refs) body.references = refs;
   return { endpoint, body, aliases };
 }
 
@@ -461,6 +465,10 @@ async function submit(e) {
   clearErrors();
   if (state.shot.keyframes.some((k) => !k.uri)) {
     fieldError("keyframes", "Wait for the keyframe uploads to finish.");
+    return;
+  }
+  if (references.pending()) {
+    fieldError("references", "Wait for the reference images to load.");
     return;
   }
   const { endpoint, body, aliases } = buildRequest();
@@ -513,6 +521,7 @@ export function reopen(task) {
   const before = state.shot.keyframes.length;
   state.shot.keyframes = state.shot.keyframes.filter((k) => !String(k.uri).startsWith(DATA_OMITTED));
   if (state.shot.keyframes.length < before) omitted.push("keyframe images");
+  if (references.load(body.references)) omitted.push("reference images");
   if (kind === "video_to_video") state.shot.strength = body.strength ?? 0.7;
   const src = body.videoUri || (body.extend && body.extend.videoUri);
   setSource(src && !src.startsWith(DATA_OMITTED) ? { uri: src, preview: state.previews.get(src) || null, label: `Source of ${task.id.slice(0, 8)}: ${src.slice(0, 40)}` } : null);

@@ -60,6 +60,7 @@ function describe(t) {
   if (r.camera) tags.push("Camera");
   if (r.motionBrush) tags.push("Motion Brush");
   if (r.keyframes && r.keyframes.length) tags.push(`${r.keyframes.length} keyframe${r.keyframes.length > 1 ? "s" : ""}`);
+  if (r.references && r.references.length) tags.push(r.references.map((x) => (x.tag ? `@${x.tag}` : "untagged")).join(" "));
   return { prompt, tags };
 }
 

@@ -44,6 +44,7 @@ export const state = {
     first: null, // {uri, preview, name}
     last: null,
     keyframes: [], // {id, uri, preview, name, frame}
+    references: [], // {id, uri (data: URI once read), preview, name, tag}
     source: null, // {uri, preview, label}
     strength: 0.7,
     useBrush: true,
