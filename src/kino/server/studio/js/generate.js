@@ -6,7 +6,7 @@ import * as brush from "./brush.js";
 import * as camera from "./camera.js";
 import * as references from "./references.js";
 import { clearErrors, setAliases, showApiError } from "./errors.js";
-import { $, $$, bus, DATA_OMITTED, FPS, frameCount, h, localBodies, modelInfo, models, outputSize, state, toast } from "./store.js";
+import { $, $$, bus, DATA_OMITTED, dropImages, FPS, frameCount, h, localBodies, modelInfo, models, outputSize, state, toast } from "./store.js";
 
 let kfSeq = 0;
 let sourceSeconds = null;
@@ -106,19 +106,7 @@ function setUse(which, on) {
 }
 
 function dropTarget(el, onFile) {
-  el.addEventListener("dragover", (e) => {
-    if ([...(e.dataTransfer?.types || [])].includes("Files")) {
-      e.preventDefault();
-      el.classList.add("dragover");
-    }
-  });
-  el.addEventListener("dragleave", () => el.classList.remove("dragover"));
-  el.addEventListener("drop", (e) => {
-    e.preventDefault();
-    el.classList.remove("dragover");
-    const file = e.dataTransfer?.files?.[0];
-    if (file && file.type.startsWith("image/")) onFile(file, e);
-  });
+  dropImages(el, (files, e) => onFile(files[0], e)); // one image per slot or timeline drop
 }
 
 function fieldError(key, msg) {

@@ -3,7 +3,7 @@
 // server (kino.controls: 3-16 letters, digits or underscores, a letter first); its errors land next to the
 // reference they name through the aliases references.<index> → references.<id>.
 
-import { $, bus, DATA_OMITTED, h, state } from "./store.js";
+import { $, bus, DATA_OMITTED, dropImages, h, state } from "./store.js";
 
 // the model sees a reference as a 64-pixel square: larger photos are scaled down before they are sent, so a
 // phone picture as a data: URI stays far below the server's 5 MB image limit
@@ -16,18 +16,7 @@ export function init() {
     e.target.value = "";
   });
   const box = $("#ref-box");
-  box.addEventListener("dragover", (e) => {
-    if ([...(e.dataTransfer?.types || [])].includes("Files")) {
-      e.preventDefault();
-      box.classList.add("dragover");
-    }
-  });
-  box.addEventListener("dragleave", () => box.classList.remove("dragover"));
-  box.addEventListener("drop", (e) => {
-    e.preventDefault();
-    box.classList.remove("dragover");
-    for (const file of [...(e.dataTransfer?.files || [])]) if (file.type.startsWith("image/")) add(file);
-  });
+  dropImages(box, (files) => files.forEach(add));
   bus.on("org", render); // the organization's maxReferences
   render();
 }

@@ -110,3 +110,20 @@ export const localBodies = {
     }
   },
 };
+
+/** Make `el` a drop zone for image files: onFiles(images, event) with the dropped image files (none: no call). */
+export function dropImages(el, onFiles) {
+  el.addEventListener("dragover", (e) => {
+    if ([...(e.dataTransfer?.types || [])].includes("Files")) {
+      e.preventDefault();
+      el.classList.add("dragover");
+    }
+  });
+  el.addEventListener("dragleave", () => el.classList.remove("dragover"));
+  el.addEventListener("drop", (e) => {
+    e.preventDefault();
+    el.classList.remove("dragover");
+    const images = [...(e.dataTransfer?.files || [])].filter((f) => f.type.startsWith("image/"));
+    if (images.length) onFiles(images, e);
+  });
+}
