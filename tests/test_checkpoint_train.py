@@ -22,7 +22,7 @@ from kino.generate import GenerateRequest, generate
 from kino.model.a2d import A2D
 from kino.model.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from kino.model.config import ModelConfig, preset
-from kino.train import TrainConfig, train
+from kino.train import TrainConfig, learning_rate, train
 from kino.train import main as train_main
 
 SRC = Path(kino.__file__).resolve().parent.parent  # the tree this test imported kino from
@@ -178,7 +178,7 @@ def test_resume_continues_without_repeating_the_tokenizer_stage(run, tmp_path):
     shutil.copytree(run, out)
     first = _progress(out)
     tok_curve = len(torch.load(out / "state.pt", weights_only=False)["state"]["history"]["tokenizer"])
-    argv = "--preset test --resume --minutes 0.1 --batch 2 --seconds 0.5 --size 64x64 --workers 0 --save-minutes 0.1 --device cpu"
+    argv = "--preset test --resume --minutes 0.1 --batch 2 --seconds 0.5 --size 64x64 --workers 0 --save-minutes 0.1 --device cpu --lr-end 1e-4"
     assert train_main([*argv.split(), "--out", str(out)]) == 0
     second = _progress(out)
     assert second["step"] > first["step"] and second["data_index"] > first["data_index"]
@@ -192,6 +192,24 @@ def test_resume_continues_without_repeating_the_tokenizer_stage(run, tmp_path):
     model = load_checkpoint(out / "model.safetensors")
     assert model.meta["steps"] == second["step"]
     _assert_is_checkpoint_of(model, state["ema"])
+    # --lr-end anneals the continuation only: the first run kept its constant rate, the second falls toward 1e-4
+    # (this short run is still warming up, so compare with the warm-up rate: the cosine factor must fall)
+    lrs = dict(state["state"]["history"]["lr"])
+    warm = {s: 1e-3 * min(1.0, s / 100) for s in lrs}  # history step s was trained at learning_rate(step=s-1)
+    assert all(lrs[s] == pytest.approx(warm[s]) for s in range(1, first["step"] + 1))
+    factor = [(lrs[s] - 1e-4) / (warm[s] - 1e-4) for s in range(first["step"] + 1, second["step"] + 1)]
+    assert all(1 >= a >= b >= 0 for a, b in zip(factor, factor[1:], strict=False)) and factor[0] > 0.9 > 0.5 > factor[-1]
+    assert model.meta["recipe"]["lr_end"] == 1e-4
+    assert [(r["resume"], r["from_step"], r["lr_end"]) for r in model.meta["recipes"]] == [(False, 0, None), (True, first["step"], 1e-4)]
+
+
+def test_learning_rate_warms_up_then_anneals_over_the_wall_clock_budget():
+    const, cos = TrainConfig(lr=1e-3, warmup=10), TrainConfig(lr=1e-3, lr_end=1e-4, warmup=10)
+    assert learning_rate(const, 0, 0.0) == pytest.approx(1e-4)  # step 1 of 10
+    assert learning_rate(const, 500, 0.9) == learning_rate(const, 500, 0.0) == 1e-3
+    assert learning_rate(cos, 500, 0.0) == pytest.approx(1e-3)
+    assert learning_rate(cos, 500, 0.5) == pytest.approx(5.5e-4)  # halfway down the cosine
+    assert learning_rate(cos, 500, 1.0) == learning_rate(cos, 500, 3.0) == pytest.approx(1e-4)  # clamped past the budget
 
 
 # ------------------------------------------------------------------------------------------- DDP

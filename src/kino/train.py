@@ -45,6 +45,7 @@ class TrainConfig:
     decoder_chunks: int | None = None  # train the decoder on chunk 0 + (N-1) random chunks per clip (it is ~60% of a CPU step); None = all
     self_prev: float = 0.0  # fraction of clips whose decoder reads its own one-step sample as the previous chunk (prev_chunk models)
     lr: float = 1e-3
+    lr_end: float | None = None  # anneal (cosine, over this invocation's wall-clock budget) to this rate; None = constant
     warmup: int = 100
     ema: float = 0.999
     seconds: float = 1.0  # 8 chunks: 2 s clips cost 3.5x a 1 s clip per step on CPU (attention + memory), measured
@@ -145,6 +146,18 @@ def reference_latents(model: A2D, samples: list[Sample], rng: random.Random, dev
     return [z[:, i] for i in range(n)]
 
 
+def learning_rate(cfg: TrainConfig, step: int, frac: float) -> float:
+    """Linear warm-up over the first cfg.warmup steps, then constant, or (with lr_end) a cosine from cfg.lr to
+    cfg.lr_end over the fraction `frac` of this invocation's wall-clock budget. The schedule follows the clock,
+    not a step count, because CPU runs are time-boxed (`--minutes`) and resumed: an annealed continuation
+    (`--resume --lr-end 1e-4`) is how a long run is finished (SGDR, arXiv 1608.03983; EMA alone kept pix-3 at
+    pix-1's level)."""
+    lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
+    if cfg.lr_end is not None:
+        lr = cfg.lr_end + (lr - cfg.lr_end) * 0.5 * (1 + math.cos(math.pi * min(max(frac, 0.0), 1.0)))
+    return lr
+
+
 def _batches(stream, batch: int):
     """Group streamed samples by frame size (aspect buckets) into equal-shape batches."""
     queues: dict[tuple, list[Sample]] = defaultdict(list)
@@ -215,6 +228,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     elif cfg.init:
         model.load_state_dict(load_checkpoint(cfg.init).state_dict())
         state["stage"] = "a2d"  # the tokenizer came with the weights
+    # every invocation's settings, in order, so a resumed checkpoint records the whole chain that made it
+    state["recipes"] = [*state.get("recipes", []), {**cfg.__dict__, "resume": bool(resume and state_path.is_file()), "from_step": state["step"]}]
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     if resume and state_path.is_file():
         ema.load_state_dict(ck["ema"])
@@ -248,7 +263,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         os.replace(tmp, state_path)
         _plot(history, out / "loss.png")
         (out / "progress.json").write_text(json.dumps({k: v for k, v in state.items() if k != "history"}, indent=1))
-        return save_checkpoint(ema, out / "model.safetensors", dtype=torch.bfloat16, steps=state["step"], tokenizer_steps=state["tok_step"], train_seconds=round(state["seconds"]), preset=cfg.preset, recipe=cfg.__dict__)
+        return save_checkpoint(ema, out / "model.safetensors", dtype=torch.bfloat16, steps=state["step"], tokenizer_steps=state["tok_step"], train_seconds=round(state["seconds"]), preset=cfg.preset, recipe=cfg.__dict__, recipes=state["recipes"])
 
     for samples in _batches(stream, cfg.batch):
         elapsed = time.time() - t_start
@@ -283,7 +298,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                     model.tokenizer.requires_grad_(False)
                     break
         else:
-            lr = cfg.lr * min(1.0, (state["step"] + 1) / cfg.warmup)
+            lr = learning_rate(cfg, state["step"], elapsed / budget)
             for g in opt.param_groups:
                 g["lr"] = lr
             lat, cond = batch_from_samples(model, samples, cfg, rng, device)
@@ -299,6 +314,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 opt.step()
             state["step"] += 1
             history["a2d"].append((state["step"], loss.item()))
+            history["lr"].append((state["step"], lr))
         with torch.no_grad():  # EMA with warm-up (early weights forgotten fast); the tokenizer is copied outright
             decay = min(cfg.ema, (1 + state["step"]) / (10 + state["step"]))
             for (name, pe), pm in zip(ema.named_parameters(), model.parameters(), strict=True):
@@ -331,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", action="append", default=None, help="aspect bucket WxH (repeatable; default 128x128, 224x128, 128x224)")
     p.add_argument("--workers", type=int, default=0, help="data render processes (0 = in the training process: best on 2 CPU cores; GPU hosts: many)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    p.add_argument("--lr-end", type=float, default=None, help="anneal to this rate (cosine over --minutes); default constant")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--tokenizer-steps", type=int, default=1500, help="updates of the tokenizer stage (fresh runs)")
     p.add_argument("--save-minutes", type=float, default=5.0, help="checkpoint interval")
@@ -338,6 +355,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", default=None, help="start from this checkpoint's weights (fresh optimizer)")
     a = p.parse_args(argv)
     sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in a.size) if a.size else TrainConfig.sizes
-    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev, p_reference=a.p_reference)
+    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, lr_end=a.lr_end, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev, p_reference=a.p_reference)
     print(train(cfg, resume=a.resume))
     return 0
