@@ -23,7 +23,7 @@ from kino.model.a2d import BRUSH_DIM, camera_features
 from kino.world.camera import camera_at, interpolate_key
 from kino.world.scene import CameraKey, CameraSpec, Scene
 
-__all__ = ["Reference", "MAX_REFERENCES", "check_references", "mentions", "prompt_words", "references_from_list", "tag_problem", "CameraMove", "CameraControl", "BrushRegion", "MotionBrushControl", "ControlError", "camera_tensor", "brush_tensor", "camera_path", "camera_from_dict", "brush_from_dict", "PRESET_SCALE", "EASINGS"]
+__all__ = ["Reference", "MAX_REFERENCES", "check_references", "mentions", "prompt_words", "references_from_list", "tag_problem", "CameraMove", "CameraControl", "BrushRegion", "MotionBrushControl", "ControlError", "camera_tensor", "brush_tensor", "brush_regions", "camera_path", "camera_from_dict", "brush_from_dict", "PRESET_SCALE", "EASINGS"]
 
 EASINGS = ("linear", "ease_in", "ease_out", "smooth")
 # preset intensity 10 = this much over the clip (Runway/Kling expose -10..10 sliders)
@@ -259,14 +259,12 @@ def _polygon(poly, where: str, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(img) > 127
 
 
-def brush_tensor(control: MotionBrushControl, size: tuple[int, int], grid: tuple[int, int]) -> torch.Tensor:
-    """(1, hp, wp, BRUSH_DIM) token map of frame 0, as in training (`train.brush_grid`)."""
+def brush_regions(control: MotionBrushControl, size: tuple[int, int]) -> tuple[list[tuple[np.ndarray, list[float], str]], np.ndarray]:
+    """Validated regions as (mask (H, W) bool, [dx, dy, dz], speed easing), and the static mask (H, W)."""
     w, h = size
-    hp, wp = grid
-    out = torch.zeros(hp, wp, BRUSH_DIM)
     if not control.regions:
         raise ControlError("motion_brush.regions: give at least one region")
-    painted = np.zeros((h, w), bool)
+    out, painted = [], np.zeros((h, w), bool)
     for i, r in enumerate(control.regions):
         where = f"motion_brush.regions[{i}]"
         if (r.mask is None) == (r.polygon is None):
@@ -280,13 +278,24 @@ def brush_tensor(control: MotionBrushControl, size: tuple[int, int], grid: tuple
         if r.speed not in EASINGS:
             raise ControlError(f"{where}.speed: must be one of {list(EASINGS)}, got {r.speed!r}")
         _num(r.ambient, f"{where}.ambient", 0, 1)
+        out.append((m, v[:3], r.speed))
+        painted |= m
+    static = ~painted if control.static_mask is None else _mask(control.static_mask, "motion_brush.static_mask", size) & ~painted
+    return out, static
+
+
+def brush_tensor(control: MotionBrushControl, size: tuple[int, int], grid: tuple[int, int]) -> torch.Tensor:
+    """(1, hp, wp, BRUSH_DIM) token map of frame 0, as in training (`train.brush_grid`)."""
+    w, h = size
+    hp, wp = grid
+    out = torch.zeros(hp, wp, BRUSH_DIM)
+    regions, static = brush_regions(control, size)
+    for m, v, _ in regions:
         cover = torch.from_numpy(m.reshape(hp, h // hp, wp, w // wp).mean(axis=(1, 3))).float()
         out[..., 0] = torch.maximum(out[..., 0], cover)
         out[..., 2] += cover * v[0] / w  # frame widths per second, as trained
         out[..., 3] += cover * v[1] / h
         out[..., 4] += cover * v[2]
-        painted |= m
-    static = ~painted if control.static_mask is None else _mask(control.static_mask, "motion_brush.static_mask", size) & ~painted
     out[..., 1] = torch.from_numpy(static.reshape(hp, h // hp, wp, w // wp).mean(axis=(1, 3))).float()
     return out[None]
 

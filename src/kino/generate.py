@@ -20,14 +20,18 @@ from kino.controls import (
     ControlError,
     MotionBrushControl,
     Reference,
+    brush_regions,
     brush_tensor,
+    camera_path,
     camera_tensor,
     check_references,
     prompt_words,
 )
+from kino.guide import WarpGuide, drag_from_region, views_from_cameras
 from kino.model.a2d import A2D, REF_SIZE, Conditions
 from kino.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from kino.model.text import text_encoder
+from kino.world.camera import ease
 from kino.world.controls import square_image
 
 __all__ = ["Keyframe", "Reference", "GenerateRequest", "RequestError", "generate", "stream", "load_references", "parse_ratio", "RATIOS"]
@@ -65,6 +69,9 @@ class GenerateRequest:
     camera: CameraControl | None = None  # Camera Director: preset moves / keyed path / depth of field
     motion_brush: MotionBrushControl | None = None  # painted regions with motion vectors on frame 0
     references: tuple[Reference, ...] = ()  # identity images, named @tag in the prompt; prefix tokens in this order
+    # camera / brush warp guide (kino.guide): each chunk starts from the last frame warped by the requested motion,
+    # noised to this level (lower follows the warp more closely; 1 = off: the model alone)
+    warp_guide: float = 0.75
     checkpoint: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -147,6 +154,8 @@ def _validate(req: GenerateRequest, chunk: int, max_frames: int) -> tuple[tuple[
         raise RequestError("prompt: must not be empty for text-to-video")
     if not 0.0 < req.strength <= 1.0:
         raise RequestError(f"strength: must be in (0, 1], got {req.strength!r}")
+    if not isinstance(req.warp_guide, (int, float)) or isinstance(req.warp_guide, bool) or not 0.0 < req.warp_guide <= 1.0:
+        raise RequestError(f"warp_guide: must be a number in (0, 1] (1 = off), got {req.warp_guide!r}")
     if req.extend is not None and req.video_to_video is not None:
         raise RequestError("extend: cannot be combined with video_to_video")
     at = []
@@ -182,17 +191,20 @@ def stream(req: GenerateRequest, model: A2D | None = None) -> Iterator[np.ndarra
     ext = _video(req.extend, "extend", (w, h)) if req.extend is not None else None
     v2v = _video(req.video_to_video, "video_to_video", (w, h)) if req.video_to_video is not None else None
     controls = {}
+    ctx = 0 if ext is None else len(ext) - len(ext) % k if len(ext) >= k else k  # Extend: frames before the new ones
     try:  # built now, so a bad control fails at the entry point, naming its field
         if req.camera is not None:
             if not isinstance(req.camera, CameraControl):
                 raise RequestError(f"camera: expected a CameraControl, got {type(req.camera).__name__}")
-            ctx = 0 if ext is None else len(ext) - len(ext) % k if len(ext) >= k else k
             controls["camera"] = camera_tensor(req.camera, ctx + frames, (w, h), req.fps)
+            controls["views"] = views_from_cameras(camera_path(req.camera, ctx + frames, (w, h), req.fps))
         if req.motion_brush is not None:
             if not isinstance(req.motion_brush, MotionBrushControl):
                 raise RequestError(f"motion_brush: expected a MotionBrushControl, got {type(req.motion_brush).__name__}")
             grid = (h // model.tokenizer.down // model.patch, w // model.tokenizer.down // model.patch)
             controls["brush"] = brush_tensor(req.motion_brush, (w, h), grid)
+            controls["drags"] = [drag_from_region(m, v, frames, req.fps, lambda u, e=e: ease(u, e)) for m, v, e in brush_regions(req.motion_brush, (w, h))[0]]
+            controls["drag_from"] = ctx  # a brush paints the first new frame
     except ControlError as exc:
         raise RequestError(str(exc)) from None
     return _run(req, model, (w, h), frames, list(zip(key_at, keys, strict=True)), ext, v2v, controls, refs)
@@ -232,7 +244,15 @@ def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, k
             reps = -(-frames // len(v2v))
             source = encode(np.concatenate([v2v] * reps)[:frames])
         lat_hw = (h // model.tokenizer.down, w // model.tokenizer.down)
-        for z in model.stream(cond, frames // k, lat_hw, steps=req.steps, generator=gen, context=context, source=source, strength=req.strength):
+        guide = None
+        warp = WarpGuide((w, h), k, controls.get("views"), controls.get("drags", ()), controls.get("drag_from", 0))
+        if warp:
+
+            def guide(j: int, prev: torch.Tensor) -> torch.Tensor:  # previous chunk's latents → chunk j's start
+                last = model.tokenizer.decode(prev[:, -1:])[0, 0]  # (3, H, W): the newest frame
+                return model.tokenizer.encode(warp(j * k, last)[None])
+
+        for z in model.stream(cond, frames // k, lat_hw, steps=req.steps, generator=gen, context=context, source=source, strength=req.strength, guide=guide, guide_level=req.warp_guide):
             x = model.tokenizer.decode(z)[0]  # (chunk, 3, H, W)
             yield x.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 

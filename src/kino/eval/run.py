@@ -188,23 +188,26 @@ class _Videos(_Truth):
 class _Checkpoint(_Truth):
     kind = "checkpoint"
 
-    def __init__(self, path: Path, steps: int = 4, device: str | None = None, without_controls: bool = False):
+    def __init__(self, path: Path, steps: int = 4, device: str | None = None, without_controls: bool = False, warp_guide: float | None = None):
         super().__init__()
         import torch
 
+        from kino.generate import GenerateRequest
         from kino.model.checkpoint import load_checkpoint
         from kino.model.text import text_encoder
 
         # the ablation of issue 6: the same case, seed and prompt with its control (keyframes, brush, camera
         # path, reference images) left out, so `kino eval compare` shows what each control adds over the text alone
         self.path, self.steps, self.without_controls = path, steps, without_controls
+        # camera / brush cases get the warp guide as `generate` gives it (its default level unless set; 1 = the model alone)
+        self.warp_guide = GenerateRequest.warp_guide if warp_guide is None else warp_guide
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         t = time.perf_counter()
         self.model = load_checkpoint(path, self.device)
         text_encoder(self.model.cfg.backbone.max_text).encode(["warm up"])  # loading MiniLM is a one-off, not per-clip latency
         self.load_s = time.perf_counter() - t
         self.meta = {"config": json.loads(self.model.cfg.to_json()), "meta": getattr(self.model, "meta", {}), "steps": steps, "device": self.device,
-                     "without_controls": without_controls}
+                     "without_controls": without_controls, "warp_guide": self.warp_guide}
         self.timings: list[dict] = []
         self._warm: set[str] = set()
 
@@ -234,9 +237,10 @@ class _Checkpoint(_Truth):
             self._warm.add(c.ratio)
         camera = _camera_tensor(gt.truth) if mode in ("camera", "dof") and not self.without_controls else None
         brush = _brush_tensor(self.model, gt, w, h) if mode == "brush" and not self.without_controls else None
+        guide = _warp_guide(self.model, gt, w, h, camera is not None, brush is not None) if self.warp_guide < 1 else None
         chunks, first = [], None
         t0 = time.perf_counter()
-        with _conditioned(self.model, camera, brush):
+        with _conditioned(self.model, camera, brush, guide, self.warp_guide):
             for chunk in stream(req, self.model):
                 if first is None:
                     first = time.perf_counter() - t0
@@ -291,10 +295,38 @@ def _brush_tensor(model, gt: GroundTruth, w: int, h: int):
     return brush_grid(truth, inst, hp, wp)[None]
 
 
+def _warp_guide(model, gt: GroundTruth, w: int, h: int, camera: bool, brush: bool):
+    """`kino.guide.WarpGuide` from the truth cameras / brushed objects, as `generate` builds it from controls."""
+    if not (camera or brush):
+        return None
+    import cv2
+
+    from kino.guide import WarpGuide, drags_from_truth, views_from_truth
+
+    truth, inst = gt.truth, gt.instance0
+    sx, sy = w / inst.shape[1], h / inst.shape[0]
+    views = views_from_truth(truth["camera"], sx, sy) if camera else None
+    drags = []
+    if brush:
+        if inst.shape != (h, w):
+            inst = cv2.resize(inst.astype(np.int32).astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int16)
+            truth = {**truth, "objects": [{**o, "track": [[x * sx, y * sy, v] for x, y, v in o["track"]]} for o in truth["objects"]]}
+        drags = drags_from_truth(truth, inst)
+    pivot = truth.get("scene", {}).get("camera", {}).get("target", (0.0, 0.7, 0.0))
+    warp = WarpGuide((w, h), model.cfg.chunk, views, drags, pivot=pivot)
+    k = model.cfg.chunk
+
+    def guide(j, prev):
+        last = model.tokenizer.decode(prev[:, -1:])[0, 0]
+        return model.tokenizer.encode(warp(j * k, last)[None])
+
+    return guide if warp else None
+
+
 @contextlib.contextmanager
-def _conditioned(model, camera, brush):
-    """Add camera / brush conditions to every `model.stream` call inside (kino.generate has no fields for them
-    yet; the model has)."""
+def _conditioned(model, camera, brush, guide=None, level: float = 1.0):
+    """Add camera / brush conditions (and their warp guide) to every `model.stream` call inside: the truth's
+    cameras and tracks are not `kino.generate` controls, so they go to the model directly."""
     if camera is None and brush is None:
         yield
         return
@@ -306,6 +338,8 @@ def _conditioned(model, camera, brush):
             cond.camera = camera.to(dev)
         if brush is not None:
             cond.brush = brush.to(dev)
+        if guide is not None:
+            kw.update(guide=guide, guide_level=level)
         return orig(cond, *args, **kw)
 
     model.stream = stream
@@ -315,17 +349,21 @@ def _conditioned(model, camera, brush):
         del model.stream
 
 
-def resolve_source(source: str | os.PathLike, steps: int = 4, device: str | None = None, without_controls: bool = False):
+def resolve_source(source: str | os.PathLike, steps: int = 4, device: str | None = None, without_controls: bool = False, warp_guide: float | None = None):
     """"truth", a directory of <case_id>.mp4, or a checkpoint file (optionally generating with controls left out)."""
     p = Path(source)
     if without_controls and not p.is_file():
         raise ValueError("without_controls: only applies when generating from a checkpoint")
+    if warp_guide is not None and not p.is_file():
+        raise ValueError("warp_guide: only applies when generating from a checkpoint")
+    if warp_guide is not None and not 0 < warp_guide <= 1:
+        raise ValueError(f"warp_guide: must be in (0, 1] (1 = the model alone), got {warp_guide!r}")
     if str(source) == "truth":
         return _Truth()
     if p.is_dir():
         return _Videos(p)
     if p.is_file():
-        return _Checkpoint(p, steps, device, without_controls)
+        return _Checkpoint(p, steps, device, without_controls, warp_guide)
     raise ValueError(f"source: {str(source)!r} is neither a checkpoint file, a directory of videos nor 'truth'")
 
 
@@ -482,7 +520,7 @@ def _jsonable(x):
 # ------------------------------------------------------------------------------------------- entry point
 def evaluate(suite: Suite | str, source, out_dir: str | os.PathLike, limit: int | None = None, *, steps: int = 4,
              device: str | None = None, flow: bool = True, n_boot: int = N_BOOT, seed: int = 0, quiet: bool = False,
-             html: bool = True, summary: bool = True, without_controls: bool = False) -> dict:
+             html: bool = True, summary: bool = True, without_controls: bool = False, warp_guide: float | None = None) -> dict:
     """Score `source` ("truth", a checkpoint path, a directory of <case_id>.mp4, or a resolved source) on
     `suite` (a Suite or a suite name); write OUT/report.json and OUT/report.html; print the summary table
     (unless summary=False; quiet only hides the progress bar); return the report dict."""
@@ -492,7 +530,7 @@ def evaluate(suite: Suite | str, source, out_dir: str | os.PathLike, limit: int 
     cases = list(suite.cases)
     if not cases:
         raise ValueError(f"suite: {suite.name!r} has no cases")
-    src = source if isinstance(source, _Truth) else resolve_source(source, steps, device, without_controls)
+    src = source if isinstance(source, _Truth) else resolve_source(source, steps, device, without_controls, warp_guide)
     src.prepare(cases)  # fail before any work: e.g. missing videos
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ embedding" idea, with no new parameters so every existing checkpoint still loads
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -241,11 +241,16 @@ class A2D(nn.Module):
         context: torch.Tensor | None = None,
         source: torch.Tensor | None = None,
         strength: float = 0.7,
+        guide: Callable[[int, torch.Tensor], torch.Tensor | None] | None = None,
+        guide_level: float = 1.0,
     ) -> Iterator[torch.Tensor]:
         """Yield latent chunks (B, chunk, C, h, w) one at a time.
 
         context: real latents (B, Tc, C, h, w) to continue from (Extend), written into the cache first.
         source: latents (B, T, C, h, w) to restyle chunk by chunk (video-to-video, SDEdit at `strength`).
+        guide: called as guide(j, previous chunk's latents) before chunk j (counted over the whole video) is
+            sampled; latents (B, chunk, C, h, w) it returns are the start, noised to `guide_level` (SDEdit), as
+            `kino.guide.WarpGuide` does with the requested camera and brush motion. None: start from noise.
         """
         cfgb = self.cfg.backbone
         b = cond.text.shape[0]
@@ -271,6 +276,7 @@ class A2D(nn.Module):
         block = self._bos_tokens(b, hp, wp, cam_of(0), dev)
         kf = {f: lat for f, lat in cond.keyframes}
         prev = None  # the previous chunk as written to the context: the decoder's side input
+        last = None  # the previous chunk, clean (context or generated): what a guide starts from
         for j in range(total):
             ids = torch.full((s,), j, device=dev)
             out = self.backbone.step(block, ids, ids, cache)  # conditions chunk j
@@ -285,10 +291,15 @@ class A2D(nn.Module):
                 if source is not None:  # SDEdit: start from the source chunk noised to `strength`
                     src = source[:, j * k : (j + 1) * k].reshape(b, k * c, h, w)
                     noise, start = torch.lerp(src, noise, strength), strength
+                elif guide is not None and last is not None and guide_level < 1.0:
+                    g = guide(j, last)
+                    if g is not None:
+                        noise, start = torch.lerp(g.reshape(b, k * c, h, w).to(noise.dtype), noise, guide_level), guide_level
                 side = self.decoder.prev_input(prev, noise)
                 x = self.decoder.sample(cmap, cvec, (b, k * c, h, w), steps, known=known, known_mask=mask, noise=noise, start=start, prev=side)
                 x = x.reshape(b, k, c, h, w)
                 yield x
+            last = x
             noisy = torch.lerp(x, torch.randn(x.shape, generator=generator, device=dev), self.cfg.decoder.context_noise)
             prev = noisy.reshape(b, k * c, h, w)
             block = self._chunk_tokens(noisy[:, None].to(prefix.dtype), level, cam_of(j), cam_of(j + 1))[:, 0]

@@ -77,6 +77,7 @@ class _Common(_Body):
     camera: dict | None = None  # Kino extension: controls.md's camera object (preset, keys, focus, aperture)
     motionBrush: dict | None = None  # Kino extension: {regions: [{mask URI | polygon, vector, speed, ambient}], staticMask URI}
     references: list[KinoReference] | None = None  # Kino extension: identity images, named @tag in promptText
+    warpGuide: float | None = Field(default=None, gt=0.0, le=1.0)  # Kino extension: camera/brush warp-guide level (1 = off)
 
 
 class TextToVideo(_Common):
@@ -231,6 +232,8 @@ def normalise(body: _Common, kind: str, cfg: ServerConfig, fetch: Fetcher, input
         except ControlError as exc:
             raise ApiIssue(["motionBrush"], str(exc)) from None
         req["motion_brush"] = brush
+    if body.warpGuide is not None:
+        req["warp_guide"] = body.warpGuide
     req["seconds"] = frames / fps
     meta = {"frames": frames, "fps": fps, "ratio": kratio, "requestedRatio": ratio, "size": NATIVE_SIZES[kratio], "model": m.name}
     if m.alias_of:

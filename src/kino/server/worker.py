@@ -44,6 +44,7 @@ def build_request(req: dict, steps: int):
         extend=req.get("extend"),
         video_to_video=req.get("video_to_video"),
         strength=float(req.get("strength", 0.7)),
+        warp_guide=float(req.get("warp_guide", GenerateRequest.warp_guide)),
     )
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from kino.world.scene import CameraKey, Scene
 
-__all__ = ["Camera", "camera_path", "interpolate_key", "PUPIL"]
+__all__ = ["Camera", "camera_path", "interpolate_key", "ease", "PUPIL"]
 
 PUPIL = 0.5  # world metres at f/1
 
@@ -67,7 +67,8 @@ class Camera:
         }
 
 
-def _ease(s: float, kind: str) -> float:
+def ease(s: float, kind: str) -> float:
+    """Easing curve `kind` (linear, ease_in, ease_out, smooth) at s in [0, 1]."""
     if kind == "linear":
         return s
     if kind == "ease_in":
@@ -85,7 +86,7 @@ def interpolate_key(keys: tuple[CameraKey, ...], u: float) -> CameraKey:
         return keys[-1]
     j = max(i for i in range(len(keys)) if keys[i].t <= u)
     a, b = keys[j], keys[j + 1]
-    s = _ease((u - a.t) / (b.t - a.t), b.ease)
+    s = ease((u - a.t) / (b.t - a.t), b.ease)
 
     def lerp(x: float, y: float) -> float:
         return x + (y - x) * s

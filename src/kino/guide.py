@@ -1,0 +1,187 @@
+"""Warp guide: the requested camera and Motion Brush motion, applied to the last frame, start the next chunk.
+
+A model that has not yet learnt its controls (kino-tiny's controls ablation: every difference inside the
+CIs) still receives them as conditioning tokens; the warp guide adds the motion where it can be computed
+exactly. Before chunk j is sampled, the last frame made so far is warped to each of chunk j's frames by the
+requested motion, and the decoder starts from that warp noised to `level` instead of from pure noise (SDEdit,
+arXiv 2108.01073), so the layout moves as asked and the model repaints what the warp cannot know (revealed
+borders, the hole a dragged object leaves, lighting). Training-free camera control by warping and
+re-noising is CamTrol's idea (Hou et al., arXiv 2406.10126); drag-style region motion is what Motion Brush
+asks for (MOFA-Video, DragAnything warp first-frame content along the strokes).
+
+Geometry. Kino World is a ground plane y = 0 under a sky with its subjects standing around the point the
+camera is framed on, so a target pixel's ray meets the ground, a vertical stand-in plane through that point,
+or nothing (a direction at infinity): `source_coords` maps every pixel of view `dst` to where the same point
+lies in view `src` — exact for pan, tilt, roll and zoom (depth does not matter under rotation), exact for the
+near floor and approximate for standing objects under dolly, crane and orbit. Brushes move regions in image space: a region painted on frame 0 is at `offset[t]` (and scaled
+by `scale[t]` about its centroid, for motion toward the camera) at frame t, and its pixels are taken from
+where the region was in the source frame; the hole it leaves is filled with that row's background colour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["View", "Drag", "WarpGuide", "source_coords", "views_from_cameras", "views_from_truth", "drag_from_region", "drags_from_truth"]
+
+FAR = 80.0  # metres: ground farther than this is treated as at infinity (the horizon)
+PIVOT = (0.0, 0.7, 0.0)  # Kino World's default framing point (CameraSpec.target): where a shot's subjects stand
+STAND = 2.5  # metres: height of the stand-in plane through the pivot (people are under 2 m)
+DRAG_DEPTH = 5.0  # assumed distance (m) of a brushed region, to turn dz (m/s toward the camera) into a scale
+
+
+@dataclass(frozen=True)
+class View:
+    """One frame's pinhole camera: intrinsics K (3, 3), world→camera rotation R (3, 3), position C (3,)."""
+
+    K: np.ndarray
+    R: np.ndarray
+    C: np.ndarray
+
+
+@dataclass(frozen=True)
+class Drag:
+    """A brushed region: its frame-0 mask (H, W) bool, and per frame t its offset (T, 2) in pixels from frame 0
+    and its scale (T,) about the frame-0 centroid."""
+
+    mask: np.ndarray
+    offset: np.ndarray
+    scale: np.ndarray
+
+
+def views_from_cameras(cams: Sequence) -> list[View]:
+    """`kino.world.camera.Camera` objects (a camera path) → views."""
+    return [View(np.array([[c.focal, 0, c.cx], [0, c.focal, c.cy], [0, 0, 1]], float), np.asarray(c.rotation, float), np.asarray(c.position, float)) for c in cams]
+
+
+def views_from_truth(cams: Sequence[dict], sx: float = 1.0, sy: float = 1.0) -> list[View]:
+    """Ground-truth camera dicts (K, R, position) → views, optionally for frames resized by (sx, sy)."""
+    scale = np.diag([sx, sy, 1.0])
+    return [View(scale @ np.asarray(c["K"], float), np.asarray(c["R"], float), np.asarray(c["position"], float)) for c in cams]
+
+
+def drag_from_region(mask: np.ndarray, vector: Sequence[float], frames: int, fps: int, ease: Callable[[float], float]) -> Drag:
+    """A Motion Brush region: vector (dx, dy px/s[, dz m/s toward the camera]) at average speed over the clip,
+    distributed in time by the easing (linear: constant speed)."""
+    seconds = max(frames - 1, 1) / fps
+    s = np.array([ease(t / max(frames - 1, 1)) for t in range(frames)]) * seconds  # eased seconds elapsed
+    dx, dy = float(vector[0]), float(vector[1])
+    dz = float(vector[2]) if len(vector) > 2 else 0.0
+    scale = DRAG_DEPTH / np.clip(DRAG_DEPTH - dz * s, 0.25 * DRAG_DEPTH, 4 * DRAG_DEPTH)
+    return Drag(np.asarray(mask, bool), np.stack([dx * s, dy * s], axis=1), scale)
+
+
+def drags_from_truth(truth: dict, instance0: np.ndarray, min_travel: float = 4.0) -> list[Drag]:
+    """The objects a ground-truth brush paints (as `kino.train.brush_grid` chooses them), dragged along their
+    true image tracks (holding the last seen position)."""
+    out = []
+    for obj in truth["objects"]:
+        mask = instance0 == obj["id"]
+        track = np.asarray(obj["track"], float)
+        seen = np.flatnonzero(track[:, 2] > 0.05)
+        if not mask.any() or seen.size < 2 or np.hypot(*(track[seen[-1], :2] - track[0, :2])) < min_travel:
+            continue
+        pos = track[:, :2].copy()
+        pos[seen[-1] + 1 :] = pos[seen[-1]]
+        out.append(Drag(mask, pos - pos[0], np.ones(len(pos))))
+    return out
+
+
+def source_coords(dst: View, src: View, size: tuple[int, int], pivot: Sequence[float] | None = PIVOT) -> np.ndarray:
+    """(H, W, 2) pixel coordinates (x, y) in view `src` of the scene point seen at each pixel of view `dst`.
+
+    The scene is the ground plane y = 0 up to the `pivot` (the point the shot is framed on, where its subjects
+    stand), a vertical stand-in plane through the pivot facing the camera up to STAND metres (the subjects: an
+    orbit turns about them rather than sliding them over the floor behind), and beyond that, infinity."""
+    w, h = size
+    u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)  # pixel centres at half-integers (world convention)
+    rays = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(dst.K).T @ dst.R  # (H, W, 3) world directions
+    down = rays[..., 1] < -1e-6
+    lam = np.where(down, -dst.C[1] / np.where(down, rays[..., 1], -1.0), np.inf)
+    lam = np.where(down & (lam * np.linalg.norm(rays, axis=-1) < FAR) & (dst.C[1] > 0), lam, np.inf)
+    if pivot is not None:
+        n = dst.R[2] * np.array([1.0, 0.0, 1.0])  # the camera's forward, level: a vertical plane facing it
+        if np.linalg.norm(n) > 1e-6:
+            denom = rays @ n
+            lp = np.where(denom > 1e-6, float(n @ (np.asarray(pivot, float) - dst.C)) / np.where(denom > 1e-6, denom, 1.0), np.inf)
+            y = dst.C[1] + lp * rays[..., 1]
+            lam = np.where((lp > 0) & (lp < lam) & (y >= 0) & (y <= STAND), lp, lam)
+    finite = np.isfinite(lam)
+    # finite points project through src's centre; the rest are directions (rotation and zoom only)
+    pts = np.where(finite[..., None], dst.C + np.where(finite, lam, 0.0)[..., None] * rays - src.C, rays)
+    p = pts @ src.R.T @ src.K.T
+    z = np.where(p[..., 2] > 1e-6, p[..., 2], np.nan)  # behind the source camera: no source pixel
+    return np.stack([p[..., 0] / z, p[..., 1] / z], -1)
+
+
+class WarpGuide:
+    """Per chunk, the warped starting point: `guide(first_frame, last_pixels)` → (k, 3, H, W) in [-1, 1].
+
+    views: one View per frame of the whole video (Extend context included), or None for a still camera;
+    drags: brushed regions (masks on frame `drag_from`, offsets counted from it)."""
+
+    def __init__(self, size: tuple[int, int], chunk: int, views: Sequence[View] | None = None, drags: Sequence[Drag] = (), drag_from: int = 0, pivot: Sequence[float] | None = PIVOT):
+        self.size, self.chunk, self.views, self.drags, self.pivot = size, chunk, list(views) if views else None, list(drags), pivot
+        self.drag_from = drag_from  # the video frame a brush is painted on (Extend: the first new frame)
+
+    def __bool__(self) -> bool:
+        return self.views is not None or bool(self.drags)
+
+    def _at(self, seq, t: int):
+        return seq[max(0, min(t, len(seq) - 1))]
+
+    def coords(self, t: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(H, W, 2) where each pixel of frame t comes from in frame r; (H, W) masks of frame t's holes (where a
+        dragged region was in frame r and is no more) and of its dragged regions."""
+        w, h = self.size
+        xy = np.stack(np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5), -1)
+        src = xy.copy()
+        hole = np.zeros((h, w), bool)
+        fg = np.zeros((h, w), bool)
+        for d in self.drags:
+            ys, xs = np.nonzero(d.mask)
+            c0 = np.array([xs.mean() + 0.5, ys.mean() + 0.5])
+            dt, dr = t - self.drag_from, r - self.drag_from
+            at_t, at_r = c0 + self._at(d.offset, dt), c0 + self._at(d.offset, dr)
+            s_t, s_r = self._at(d.scale, dt), self._at(d.scale, dr)
+            x0 = c0 + (xy - at_t) / s_t  # frame-0 position of each frame-t pixel, if it is in the region
+            ix, iy = np.floor(x0[..., 0]).astype(int), np.floor(x0[..., 1]).astype(int)
+            inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+            inside[inside] = d.mask[iy[inside], ix[inside]]
+            x0r = c0 + (xy - at_r) / s_r  # pixels the region covered in frame r: background there is unknown
+            jx, jy = np.floor(x0r[..., 0]).astype(int), np.floor(x0r[..., 1]).astype(int)
+            was = (jx >= 0) & (jx < w) & (jy >= 0) & (jy < h)
+            was[was] = d.mask[jy[was], jx[was]]
+            hole |= was & ~inside
+            src[inside] = at_r + s_r * (x0[inside] - c0)
+            hole &= ~inside
+            fg |= inside
+        if self.views is not None:  # the camera moves the whole picture, dragged regions included
+            cam = source_coords(self._at(self.views, t), self._at(self.views, r), self.size, self.pivot)
+            fx, fy = np.clip(src[..., 0] - 0.5, 0, w - 1), np.clip(src[..., 1] - 0.5, 0, h - 1)
+            ix, iy = np.round(fx).astype(int), np.round(fy).astype(int)
+            src = cam[iy, ix] + (src - np.stack([ix, iy], -1) - 0.5)  # camera map at the nearest pixel, plus the sub-pixel rest
+        return src, hole, fg
+
+    def __call__(self, t0: int, last: torch.Tensor, r: int | None = None) -> torch.Tensor:
+        """Frames t0 .. t0+chunk-1 from `last` (3, H, W), the frame r (default t0 - 1), in [-1, 1]."""
+        w, h = self.size
+        r = t0 - 1 if r is None else r
+        out = []
+        for t in range(t0, t0 + self.chunk):
+            src, hole, fg = self.coords(t, r)
+            src = np.nan_to_num(src, nan=-1e4)
+            grid = torch.from_numpy(np.stack([src[..., 0] / w * 2 - 1, src[..., 1] / h * 2 - 1], -1)).float()[None].to(last.device)
+            x = F.grid_sample(last[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]  # (3, H, W)
+            if hole.any():  # the background a dragged region uncovers: its row's colour elsewhere (sky and floor run in rows)
+                m = torch.from_numpy(hole).to(x.device)
+                keep = torch.from_numpy(~hole & ~fg).to(x.device).float()
+                row = (x * keep).sum(-1, keepdim=True) / keep.sum(-1, keepdim=True).clamp_min(1)  # (3, H, 1)
+                x = torch.where(m, row.expand_as(x), x)
+            out.append(x)
+        return torch.stack(out)

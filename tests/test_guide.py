@@ -1,0 +1,138 @@
+"""The warp guide (kino.guide): its geometry against real Kino World renders, its drags, and its use in generate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kino.controls import BrushRegion, CameraControl, CameraMove, MotionBrushControl
+from kino.generate import GenerateRequest, RequestError, generate
+from kino.guide import Drag, WarpGuide, source_coords, views_from_cameras, views_from_truth
+from kino.model.a2d import A2D, Conditions
+from kino.model.config import preset
+from kino.world.render import render
+from kino.world.scene import Body, CameraKey, CameraSpec, Look, Scene
+
+
+def _clip(key: CameraKey):
+    box = Body(1, "box", "red", (0.0, 0.4, 0.0), (0.4, 0.4, 0.4))  # standing on the floor, still
+    cam = CameraSpec(keys=(CameraKey(t=0.0), key))
+    scene = Scene(bodies=(box,), camera=cam, width=128, height=96, fps=16, seconds=1.0, look=Look(style="flat", floor="tiles", backdrop="sky"))
+    return render(scene)
+
+
+def _to_tensor(frame: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(frame).permute(2, 0, 1).float() / 127.5 - 1
+
+
+@pytest.mark.parametrize(
+    "key",
+    [CameraKey(t=1.0, pan=8.0), CameraKey(t=1.0, tilt=-6.0), CameraKey(t=1.0, zoom=1.4), CameraKey(t=1.0, roll=10.0),
+     CameraKey(t=1.0, dolly=1.5), CameraKey(t=1.0, orbit=12.0), CameraKey(t=1.0, crane=1.0)],
+    ids=["pan", "tilt", "zoom", "roll", "dolly", "orbit", "crane"],
+)
+def test_warping_the_first_frame_predicts_the_last_under_the_true_camera(key):
+    clip = _clip(key)
+    t = len(clip.frames) - 1
+    guide = WarpGuide((128, 96), 1, views_from_cameras(clip.cameras))
+    warped = guide(t, _to_tensor(clip.frames[0]), r=0)[0]
+    real, still = _to_tensor(clip.frames[t]), _to_tensor(clip.frames[0])
+    err, base = (warped - real).abs().mean(0).numpy(), (still - real).abs().mean(0).numpy()
+    box = clip.layers[t].instance == 1  # the subject, standing at the framing point
+    assert box.sum() > 100
+    assert err[box].mean() < 0.1 and err[box].mean() < max(0.35 * base[box].mean(), 0.03), (err[box].mean(), base[box].mean())
+    # the near floor (bottom third): exact geometry, but the tiles are periodic (a still frame already half
+    # matches) and magnified by a dolly (bilinear resampling blurs their edges), so the margin is smaller here
+    assert err[64:].mean() < 0.85 * base[64:].mean(), (err[64:].mean(), base[64:].mean())
+    if key.pan or key.tilt or key.zoom != 1 or key.roll:  # rotations and zoom: exact everywhere the source saw
+        src, _, _ = guide.coords(t, 0)
+        seen = (src[..., 0] > 1) & (src[..., 0] < 127) & (src[..., 1] > 1) & (src[..., 1] < 95)
+        assert seen.mean() > 0.5 and err[seen].mean() < 0.35 * base[seen].mean()
+
+
+def test_the_truth_cameras_give_the_same_map_as_the_world_cameras():
+    clip = _clip(CameraKey(t=1.0, pan=5.0, dolly=0.5))
+    truth = [c.to_dict() for c in clip.cameras]
+    a = source_coords(views_from_cameras(clip.cameras)[-1], views_from_cameras(clip.cameras)[0], (128, 96))
+    b = source_coords(views_from_truth(truth)[-1], views_from_truth(truth)[0], (128, 96))
+    assert np.isclose(a, b, atol=0.05).mean() > 0.99  # truth is rounded to 6 decimals
+    half = source_coords(views_from_truth(truth, 0.5, 0.5)[-1], views_from_truth(truth, 0.5, 0.5)[0], (64, 48))
+    # resized frames: the same map, scaled (pixel centres shift by a quarter pixel; plane edges move a pixel)
+    assert np.isclose(half, (a[::2, ::2] + a[1::2, 1::2]) * 0.25, atol=0.6).mean() > 0.95
+
+
+def test_a_drag_moves_its_region_and_fills_the_hole_with_the_row_background():
+    img = np.zeros((40, 60, 3), np.uint8)
+    img[:20] = (40, 80, 200)  # sky rows
+    img[20:] = (90, 60, 30)  # floor rows
+    mask = np.zeros((40, 60), bool)
+    mask[15:25, 10:20] = True
+    img[mask] = (250, 0, 0)
+    drag = Drag(mask, np.array([[0.0, 0.0], [6.0, 0.0], [12.0, -2.0]]), np.ones(3))
+    out = WarpGuide((60, 40), 2, drags=[drag])(1, _to_tensor(img), r=0)  # frames 1 and 2 from frame 0
+    out = ((out + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    assert (out[1][13:23, 22:32] == (250, 0, 0)).all()  # moved 12 right and 2 up by frame 2
+    assert (out[0][15:25, 16:26] == (250, 0, 0)).all()
+    assert (out[1][15:20, 10:20] == (40, 80, 200)).all() and (out[1][23:25, 10:20] == (90, 60, 30)).all()  # uncovered: sky and floor
+    assert (out[1][30:] == (90, 60, 30)).all()  # the rest does not move without a camera
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return A2D(preset("test")).eval()
+
+
+def test_each_chunk_after_the_first_starts_from_the_guide_at_its_level(model, monkeypatch):
+    starts = []
+    real = model.decoder.sample
+    monkeypatch.setattr(model.decoder, "sample", lambda *a, **kw: starts.append((kw["start"], kw["noise"].clone())) or real(*a, **kw))
+    target = torch.full((1, model.cfg.chunk, model.tokenizer.channels, 16, 16), 0.5)
+    cond = Conditions(text=torch.zeros(1, 1, 384), text_mask=torch.ones(1, 1, dtype=torch.bool))
+    seen = []
+    list(model.stream(cond, 3, (16, 16), steps=1, guide=lambda j, prev: seen.append((j, prev.shape)) or target, guide_level=1e-3))
+    assert [j for j, _ in seen] == [1, 2] and seen[0][1] == target.shape  # called with the previous chunk's latents
+    assert starts[0][0] == 1.0 and [s for s, _ in starts[1:]] == [1e-3, 1e-3]
+    assert torch.allclose(starts[1][1], target.reshape(1, -1, 16, 16), atol=0.02)
+
+
+def test_generate_with_a_camera_follows_the_guide_and_level_one_is_the_model_alone(model):
+    cam = CameraControl(preset=CameraMove(pan=6))
+    base = GenerateRequest(prompt="a red ball", seconds=0.5, ratio="1:1", steps=2, camera=cam)
+    off = generate(GenerateRequest(**{**base.__dict__, "warp_guide": 1.0}), model=model)
+    guided = generate(GenerateRequest(**{**base.__dict__, "warp_guide": 0.5}), model=model)
+    assert np.array_equal(guided, generate(GenerateRequest(**{**base.__dict__, "warp_guide": 0.5}), model=model))  # seeded
+    assert np.array_equal(off[:2], guided[:2])  # the first chunk has nothing to warp
+    assert not np.array_equal(off[2:], guided[2:])
+    # no camera and no brush: nothing to warp, whatever the level
+    plain = dict(prompt="a red ball", seconds=0.5, ratio="1:1", steps=2)
+    assert np.array_equal(generate(GenerateRequest(**plain, warp_guide=0.5), model=model), generate(GenerateRequest(**plain, warp_guide=1.0), model=model))
+
+
+def test_warp_guide_is_validated():
+    with pytest.raises(RequestError, match="warp_guide"):
+        generate(GenerateRequest(prompt="a ball", seconds=0.5, warp_guide=0.0))
+    with pytest.raises(RequestError, match="warp_guide"):
+        generate(GenerateRequest(prompt="a ball", seconds=0.5, warp_guide="0.5"))
+
+
+def test_brush_and_camera_together_build_one_guide(model):
+    mask = np.zeros((128, 128), bool)
+    mask[40:80, 40:80] = True
+    req = GenerateRequest(
+        prompt="a red ball", seconds=0.5, ratio="1:1", steps=1, warp_guide=0.3,
+        camera=CameraControl(preset=CameraMove(zoom=3)), motion_brush=MotionBrushControl(regions=(BrushRegion(vector=(40.0, 0.0), mask=mask),)),
+    )
+    assert generate(req, model=model).shape == (8, 128, 128, 3)
+
+
+def test_the_level_travels_from_the_api_and_cli_to_the_request(tmp_path, capsys):
+    from kino.cli import main
+    from kino.server.worker import build_request
+
+    stored = {"prompt": "a ball", "seconds": 1.0, "ratio": "16:9", "seed": 1, "camera": {"preset": {"pan": 3}}}
+    assert build_request(stored, 4).warp_guide == GenerateRequest.warp_guide
+    assert build_request({**stored, "warp_guide": 0.4}, 4).warp_guide == 0.4
+    assert main(["generate", "a ball", "--camera", "pan=3", "--warp-guide", "1.5", "--output", str(tmp_path / "x.mp4"), "--quiet"]) == 2
+    assert "warp_guide: must be a number in (0, 1]" in capsys.readouterr().err and not (tmp_path / "x.mp4").exists()
