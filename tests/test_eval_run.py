@@ -151,12 +151,21 @@ def test_windows_and_extend_are_scored_over_the_continuation(tmp_path):
     assert len(brush["windows"]) == 4 and report["windows"]["start_s"] == [0.0, 0.5, 1.0, 1.5]
 
 
+def test_brush_on_a_first_frame_cases_give_the_frame_and_score_the_brush(tmp_path):
+    suite = build_suite("controls", size=(96, 64), seconds=1.0)
+    case = suite.cases[30]
+    g = case.render()
+    assert [f for f, _ in g.keyframes] == [0] and np.array_equal(g.keyframes[0][1], g.frames[0]) and g.truth["brush"]["regions"]
+    report = evaluate(dataclasses.replace(suite, cases=(case,)), "truth", tmp_path, n_boot=20, quiet=True, summary=False, html=False)
+    assert report["cases"][0]["metrics"]["brush_adherence"] == 1.0
+
+
 def test_without_controls_runs_the_same_cases_with_their_controls_left_out(tmp_path, monkeypatch):
     """The ablation behind "each control shown to matter": same cases, seeds and prompts, no control."""
     torch.manual_seed(0)
     ckpt = save_checkpoint(A2D(preset("test")).eval(), tmp_path / "random.safetensors")
     suite = build_suite("controls", size=(64, 64), seconds=1.0)
-    suite = dataclasses.replace(suite, cases=suite.cases[:5] + suite.cases[-6:-5])  # i2v, keyframes, brush, camera, dof, two references
+    suite = dataclasses.replace(suite, cases=suite.cases[:5] + suite.cases[24:25])  # i2v, keyframes, brush, camera, dof, two references
     seen: list[tuple[int, bool, bool, int]] = []
     orig = A2D.stream
 
@@ -185,7 +194,7 @@ CONTROLS_24_SHA256 = "f03fad350940f34bc196d48247212077cb8597b896a34e1e9a58c9bd73
 
 def test_reference_cases_are_appended_after_the_unchanged_controls_cases():
     suite = build_suite("controls")
-    old, new = suite.cases[:24], suite.cases[24:]
+    old, new, brush = suite.cases[:24], suite.cases[24:30], suite.cases[30:]
     modes = ["i2v", "keyframes", "brush", "camera", "dof", "extend"]
     assert [(c.id, c.seed, c.controls["mode"]) for c in old] == [(f"controls-{i:03d}", 2_020_000_000 + i, modes[i % 6]) for i in range(24)]
     assert hashlib.sha256(json.dumps([c.to_dict() for c in old]).encode()).hexdigest() == CONTROLS_24_SHA256
@@ -194,7 +203,11 @@ def test_reference_cases_are_appended_after_the_unchanged_controls_cases():
     assert all(c.controls["mode"] == "references" for c in new) and {c.controls["subjects"] for c in new} == {1, 2}
     taken = {c.seed for c in old} | {c.seed for c in reference_cases(suite)[:24]} | {c.seed for n in ("standard", "ood", "long") for c in build_suite(n).cases}
     assert taken.isdisjoint(c.seed for c in new) and len({c.seed for c in new}) == 6
-    g = _tiny("controls", None, seconds=1.0).cases[-6].render()  # collide: two tagged subjects
+    # then Motion Brush painted on a given first frame (the numbered brush cases are text-only)
+    assert [c.id for c in brush] == [f"controls-brush-img-{j:03d}" for j in range(6)] and len(suite.cases) == 36
+    assert all(c.controls == {"mode": "brush", "keyframes": [0]} for c in brush)
+    assert taken.isdisjoint(c.seed for c in brush) and not {c.seed for c in brush} & {c.seed for c in new} and len({c.seed for c in brush}) == 6
+    g = _tiny("controls", None, seconds=1.0).cases[24].render()  # collide: two tagged subjects
     assert [t for t, _ in g.references] == list(g.truth["references"]) == ["hero", "villain"]
     assert all(img.dtype == np.uint8 and img.shape[0] == img.shape[1] >= 16 for _, img in g.references)
     assert "@hero" in g.prompt and "@villain" in g.prompt and g.truth["caption"] in g.truth["captions"] and "@" not in g.truth["caption"]
@@ -222,7 +235,7 @@ def test_reference_identity_floors_at_the_truth_and_fails_recoloured_videos(tmp_
     from kino.io.video import write_mp4
 
     suite = _tiny("controls", None, seconds=1.0)
-    suite = dataclasses.replace(suite, cases=suite.cases[:1] + suite.cases[-6:-4])  # i2v, collide (two subjects), roll (one)
+    suite = dataclasses.replace(suite, cases=suite.cases[:1] + suite.cases[24:26])  # i2v, collide (two subjects), roll (one)
     truth = evaluate(suite, "truth", tmp_path / "truth", n_boot=50, quiet=True, summary=False)
     ref, swaps = truth["metrics"]["reference_identity"], truth["metrics"]["reference_swaps"]
     assert ref["n"] == 2 and swaps["n"] == 1  # not applicable to the i2v case, nor swaps to a single subject

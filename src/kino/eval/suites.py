@@ -9,7 +9,7 @@ The same suite name, seed and options always give the same cases and the same gr
 |---|---|---|
 | `standard` | in-distribution text-to-video (`train` split), 2-4 s | 40 |
 | `ood` | held-out colour-shape pairs and launch speeds (`ood` split), 2-4 s | 40 |
-| `controls` | image-to-video, first+last keyframes, motion brush, camera keys, depth of field, short Extend; then tagged reference images | 24 + 6 |
+| `controls` | image-to-video, first+last keyframes, motion brush, camera keys, depth of field, short Extend; then tagged reference images; then motion brush on a given first frame | 24 + 6 + 6 |
 | `long` | Extend a real 4 s clip to 60 s; scored over the continuation and per 4 s window (drift) | 4 |
 
 Seeds start at `EVAL_SEED` (far above the indices `kino world render` and training streams use), one
@@ -53,12 +53,16 @@ EVAL_SEED = 2_000_000_000  # scene seeds of evaluation cases start here (< 2**31
 _BLOCK = {"standard": 0, "ood": 10_000_000, "controls": 20_000_000, "long": 30_000_000}
 _REFERENCE = 5_000_000  # offset of the reference (real-vs-real) scenes inside a suite's block
 _REFERENCE_IMAGES = 2_500_000  # offset of the controls suite's reference-image cases (clear of both for suite seeds < 25)
+_BRUSH_IMAGES = 3_500_000  # offset of its brush-on-the-first-frame cases (likewise)
 RATIO_SIZES = {"16:9": (224, 128), "9:16": (128, 224), "1:1": (128, 128)}  # = kino.generate.RATIOS
 CONTROL_MODES = ("i2v", "keyframes", "brush", "camera", "dof", "extend")
 LONG_SOURCE_S, LONG_TOTAL_S, WINDOW_S = 4.0, 60.0, 4.0
 # reference-image cases appended to `controls`: (scenario, tagged subjects); collide and topple always have two
 # movable bodies, roll and throw one main ball
 REFERENCE_CASES = (("collide", 2), ("roll", 1), ("topple", 2), ("throw", 1), ("collide", 2), ("topple", 1))
+# Motion Brush as creators use it (Runway, MOFA-Video): painted on the first frame they give, appended after the
+# reference cases; the numbered brush cases are text-only, so the painted objects are wherever the model draws them
+BRUSH_IMAGE_CASES = ("roll", "collide", "throw", "roll", "collide", "throw")
 REFERENCE_TAGS = ("hero", "villain")  # say nothing about the look: the image is the only place it is given
 REF_ORBIT, REF_DOLLY = (20.0, 35.0), 1.0  # a reference photo's viewpoint: degrees around the subject, metres in
 REF_MIN_VISIBLE, REF_MIN_PIXELS = 0.5, 16  # a subject's crop must show it (kino.world.data's training crops use the same)
@@ -209,7 +213,7 @@ class Suite:
 SUITES = {
     "standard": "In-distribution text-to-video: Kino World train-split scenes, 2-4 s, prompt = ground-truth caption.",
     "ood": "Out-of-distribution: held-out colour-shape pairs and launch speeds (ood split), 2-4 s.",
-    "controls": "Controls: image-to-video, first+last keyframes, motion brush, camera keys, depth of field, short Extend, tagged reference images.",
+    "controls": "Controls: image-to-video, first+last keyframes, motion brush, camera keys, depth of field, short Extend, tagged reference images, motion brush on a first frame.",
     "long": "Long horizon: Extend a real 4 s clip to 60 s; scored over the continuation and per 4 s window.",
 }
 DEFAULT_CASES = {"standard": 40, "ood": 40, "controls": 24, "long": 4}
@@ -235,6 +239,8 @@ def build_suite(name: str, seed: int = 0, limit: int | None = None, size: tuple[
     if name == "controls":  # appended, never interleaved: the numbered cases keep their ids, seeds and order
         base = _base(name, seed) + _REFERENCE_IMAGES
         cases += [_reference_case(j, base + j, scenario, k, size, seconds, fps, ratio) for j, (scenario, k) in enumerate(REFERENCE_CASES)]
+        base = _base(name, seed) + _BRUSH_IMAGES
+        cases += [_brush_image_case(j, base + j, scenario, size, seconds, fps, ratio) for j, scenario in enumerate(BRUSH_IMAGE_CASES)]
     suite = Suite(name, SUITES[name], tuple(cases), seed, WINDOW_S if name == "long" else None)
     return suite.limited(limit)
 
@@ -277,6 +283,13 @@ def _reference_case(j: int, seed: int, scenario: str, subjects: int, size, secon
     length = _even(seconds if seconds is not None else 4.0, fps)  # as long as the numbered controls cases
     return Case(id=f"controls-refs-{j:03d}", suite="controls", seed=seed, seconds=length, fps=fps, ratio=ratio, width=w, height=h,
                 scenario=scenario, controls={"mode": "references", "subjects": subjects})
+
+
+def _brush_image_case(j: int, seed: int, scenario: str, size, seconds, fps: int, ratio: str | None) -> Case:
+    ratio = ratio or ("16:9" if size is None else _nearest_ratio(size))
+    w, h = size or RATIO_SIZES[ratio]
+    return Case(id=f"controls-brush-img-{j:03d}", suite="controls", seed=seed, seconds=_even(seconds if seconds is not None else 4.0, fps), fps=fps,
+                ratio=ratio, width=w, height=h, scenario=scenario, controls={"mode": "brush", "keyframes": [0]})
 
 
 def _even(seconds: float, fps: int) -> float:
