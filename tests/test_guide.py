@@ -95,6 +95,11 @@ def test_each_chunk_after_the_first_starts_from_the_guide_at_its_level(model, mo
     assert [j for j, _ in seen] == [1, 2] and seen[0][1] == target.shape  # called with the previous chunk's latents
     assert starts[0][0] == 1.0 and [s for s, _ in starts[1:]] == [1e-3, 1e-3]
     assert torch.allclose(starts[1][1], target.reshape(1, -1, 16, 16), atol=0.02)
+    seen.clear()
+    first = torch.randn(1, model.tokenizer.channels, 16, 16)
+    cond.keyframes = [(0, first)]  # image-to-video: chunk 0 is guided from the given frame
+    list(model.stream(cond, 2, (16, 16), steps=1, guide=lambda j, prev: seen.append((j, prev)) or target, guide_level=0.5))
+    assert seen[0][0] == 0 and torch.equal(seen[0][1], first[:, None]) and seen[1][0] == 1
 
 
 def test_generate_with_a_camera_follows_the_guide_and_level_one_is_the_model_alone(model):

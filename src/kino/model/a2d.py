@@ -276,7 +276,9 @@ class A2D(nn.Module):
         block = self._bos_tokens(b, hp, wp, cam_of(0), dev)
         kf = {f: lat for f, lat in cond.keyframes}
         prev = None  # the previous chunk as written to the context: the decoder's side input
-        last = None  # the previous chunk, clean (context or generated): what a guide starts from
+        # the previous chunk, clean (context or generated): what a guide starts from; image-to-video starts the
+        # guide at the given first frame, so even chunk 0 follows the requested motion
+        last = kf[0][:, None] if 0 in kf and context is None else None
         for j in range(total):
             ids = torch.full((s,), j, device=dev)
             out = self.backbone.step(block, ids, ids, cache)  # conditions chunk j
