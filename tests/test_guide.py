@@ -141,3 +141,14 @@ def test_the_level_travels_from_the_api_and_cli_to_the_request(tmp_path, capsys)
     assert build_request({**stored, "warp_guide": 0.4}, 4).warp_guide == 0.4
     assert main(["generate", "a ball", "--camera", "pan=3", "--warp-guide", "1.5", "--output", str(tmp_path / "x.mp4"), "--quiet"]) == 2
     assert "warp_guide: must be a number in (0, 1]" in capsys.readouterr().err and not (tmp_path / "x.mp4").exists()
+
+
+def test_the_studio_slider_starts_at_the_python_default():
+    import re
+    from pathlib import Path
+
+    studio = Path(__file__).parents[1] / "src" / "kino" / "server" / "studio"
+    store = float(re.search(r"warpGuide: ([0-9.]+)", (studio / "js" / "store.js").read_text()).group(1))
+    html = (studio / "index.html").read_text()
+    slider = float(re.search(r'id="warp-guide"[^>]*value="([0-9.]+)"', html).group(1))
+    assert store == slider == GenerateRequest.warp_guide

@@ -272,6 +272,9 @@ def test_paint_direct_generate_watch_library_delete(page, server, tmp_path, monk
     expect(page.locator("#estimate")).to_have_text("≈ 2 credits")
     shot(page, "generate")
 
+    page.locator("#warp-guide").fill("0.5")  # follow the brush and camera motion more closely than the default
+    expect(page.locator("#warp-guide-out")).to_have_text("0.50")
+
     # ---- generate → watch: chunks stream in and play while the task runs, then the final video plays
     monkeypatch.setattr(kino.generate, "stream", slowed(kino.generate.stream, 0.35))  # the in-process server's worker
     page.click("#generate")
@@ -299,6 +302,7 @@ def test_paint_direct_generate_watch_library_delete(page, server, tmp_path, monk
     assert sent["id"] == task_id and sent["kind"] == "image_to_video"
     req = sent["request"]
     assert req["camera"]["preset"] == {"pan": 3, "zoom": 2, "dolly": 2.5} and [k["focus"] for k in req["camera"]["keys"]] == [2.5, 9]
+    assert req["warpGuide"] == 0.5
     assert [k["frame"] for k in req["keyframes"]] == [21, 28] and req["promptImage"][0]["uri"].startswith("runway://uploads/")
     region = req["motionBrush"]["regions"][0]
     assert region["vector"][0] == dx and region["vector"][2] == pytest.approx(0.5) and region["mask"].startswith("[data URI omitted: image/png")

@@ -44,6 +44,10 @@ export function init() {
     $("#seed").value = String(v);
     state.shot.seed = v;
   });
+  $("#warp-guide").addEventListener("input", () => {
+    state.shot.warpGuide = Number($("#warp-guide").value);
+    $("#warp-guide-out").value = state.shot.warpGuide.toFixed(2);
+  });
   $("#strength").addEventListener("input", () => {
     state.shot.strength = Number($("#strength").value);
     $("#strength-out").value = state.shot.strength.toFixed(2);
@@ -443,6 +447,7 @@ export function buildRequest() {
     const mb = brush.toRequest(aliases);
     if (mb) body.motionBrush = mb;
   }
+  if (body.camera || body.motionBrush) body.warpGuide = s.warpGuide;
   const refs = references.toRequest(aliases);
   if (refs) body.references = refs;
   return { endpoint, body, aliases };
@@ -511,6 +516,7 @@ export function reopen(task) {
   if (state.shot.keyframes.length < before) omitted.push("keyframe images");
   if (references.load(body.references)) omitted.push("reference images");
   if (kind === "video_to_video") state.shot.strength = body.strength ?? 0.7;
+  if (body.warpGuide != null) state.shot.warpGuide = body.warpGuide;
   const src = body.videoUri || (body.extend && body.extend.videoUri);
   setSource(src && !src.startsWith(DATA_OMITTED) ? { uri: src, preview: state.previews.get(src) || null, label: `Source of ${task.id.slice(0, 8)}: ${src.slice(0, 40)}` } : null);
   $("#promptText").value = state.shot.prompt;
@@ -518,6 +524,8 @@ export function reopen(task) {
   $("#duration").value = state.shot.duration;
   $("#strength").value = state.shot.strength;
   $("#strength-out").value = Number(state.shot.strength).toFixed(2);
+  $("#warp-guide").value = state.shot.warpGuide;
+  $("#warp-guide-out").value = Number(state.shot.warpGuide).toFixed(2);
   setUse("useCamera", !!body.camera || state.shot.useCamera);
   camera.load(body.camera || null);
   const lost = brush.load(body.motionBrush || null);
