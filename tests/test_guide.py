@@ -78,6 +78,21 @@ def test_a_drag_moves_its_region_and_fills_the_hole_with_the_row_background():
     assert (out[1][30:] == (90, 60, 30)).all()  # the rest does not move without a camera
 
 
+def test_later_frames_come_from_the_anchor_not_the_repainted_newest_frame():
+    img = np.zeros((40, 60, 3), np.uint8)
+    img[:20], img[20:] = (40, 80, 200), (90, 60, 30)
+    mask = np.zeros((40, 60), bool)
+    mask[15:25, 10:20] = True
+    img[mask] = (250, 0, 0)
+    offsets = np.array([[4.0 * t, 0.0] for t in range(8)])
+    guide = WarpGuide((60, 40), 2, drags=[Drag(mask, offsets, np.ones(8))])
+    guide(1, _to_tensor(img), r=0)  # the first frame given is the anchor
+    blurred = torch.zeros(3, 40, 60)  # what a weak decoder made of frame 4: grey
+    out = ((guide(5, blurred) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    assert (out[1][15:25, 34:44] == (250, 0, 0)).all()  # frame 6: the ball 24 px on, drawn from the anchor
+    assert (out[1][:12] == (40, 80, 200)).all() and (out[1][30:] == (90, 60, 30)).all()
+
+
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)

@@ -120,7 +120,8 @@ def source_coords(dst: View, src: View, size: tuple[int, int], pivot: Sequence[f
 
 
 class WarpGuide:
-    """Per chunk, the warped starting point: `guide(first_frame, last_pixels)` → (k, 3, H, W) in [-1, 1].
+    """Per chunk, the warped starting point: `guide(first_frame, last_pixels)` → (k, 3, H, W) in [-1, 1]. One
+    guide serves one video (it keeps that video's anchor frame).
 
     views: one View per frame of the whole video (Extend context included), or None for a still camera;
     drags: brushed regions (masks on frame `drag_from`, offsets counted from it)."""
@@ -128,6 +129,7 @@ class WarpGuide:
     def __init__(self, size: tuple[int, int], chunk: int, views: Sequence[View] | None = None, drags: Sequence[Drag] = (), drag_from: int = 0, pivot: Sequence[float] | None = PIVOT):
         self.size, self.chunk, self.views, self.drags, self.pivot = size, chunk, list(views) if views else None, list(drags), pivot
         self.drag_from = drag_from  # the video frame a brush is painted on (Extend: the first new frame)
+        self.anchor: tuple[int, torch.Tensor] | None = None  # (frame index, pixels) of the first frame given
 
     def __bool__(self) -> bool:
         return self.views is not None or bool(self.drags)
@@ -168,20 +170,40 @@ class WarpGuide:
             src = cam[iy, ix] + (src - np.stack([ix, iy], -1) - 0.5)  # camera map at the nearest pixel, plus the sub-pixel rest
         return src, hole, fg
 
-    def __call__(self, t0: int, last: torch.Tensor, r: int | None = None) -> torch.Tensor:
-        """Frames t0 .. t0+chunk-1 from `last` (3, H, W), the frame r (default t0 - 1), in [-1, 1]."""
+    def warp(self, t: int, r: int, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame t from `frame` (3, H, W), the frame r: the image, and where it is known (the source saw the
+        point: inside its borders, not uncovered by a dragged region)."""
         w, h = self.size
+        src, hole, fg = self.coords(t, r)
+        inside = np.isfinite(src).all(-1) & (src[..., 0] >= 0) & (src[..., 0] <= w) & (src[..., 1] >= 0) & (src[..., 1] <= h)
+        src = np.nan_to_num(src, nan=-1e4)
+        grid = torch.from_numpy(np.stack([src[..., 0] / w * 2 - 1, src[..., 1] / h * 2 - 1], -1)).float()[None].to(frame.device)
+        x = F.grid_sample(frame[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]  # (3, H, W)
+        if hole.any():  # the background a dragged region uncovers: its row's colour elsewhere (sky and floor run in rows)
+            m = torch.from_numpy(hole).to(x.device)
+            keep = torch.from_numpy(~hole & ~fg).to(x.device).float()
+            row = (x * keep).sum(-1, keepdim=True) / keep.sum(-1, keepdim=True).clamp_min(1)  # (3, H, 1)
+            x = torch.where(m, row.expand_as(x), x)
+        return x, torch.from_numpy(inside & ~hole).to(x.device)
+
+    def __call__(self, t0: int, last: torch.Tensor, r: int | None = None) -> torch.Tensor:
+        """Frames t0 .. t0+chunk-1 in [-1, 1] from `last` (3, H, W), the frame r (default t0 - 1).
+
+        The first frame a guide is given stays its anchor (image-to-video: the given image; Extend: the last
+        real frame; text-to-video: the first chunk's last frame), and every later frame is warped from the
+        anchor wherever the anchor saw that point, from the newest frame elsewhere: re-warping only the newest
+        (already repainted) frame compounds the decoder's blur chunk after chunk (a brushed ball grew into a
+        dark smear over 4 s with pix-3), while the anchor is warped once per frame, as CamTrol renders every
+        view from one image."""
         r = t0 - 1 if r is None else r
+        if self.anchor is None:
+            self.anchor = (r, last)
+        ar, anchor = self.anchor
         out = []
         for t in range(t0, t0 + self.chunk):
-            src, hole, fg = self.coords(t, r)
-            src = np.nan_to_num(src, nan=-1e4)
-            grid = torch.from_numpy(np.stack([src[..., 0] / w * 2 - 1, src[..., 1] / h * 2 - 1], -1)).float()[None].to(last.device)
-            x = F.grid_sample(last[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]  # (3, H, W)
-            if hole.any():  # the background a dragged region uncovers: its row's colour elsewhere (sky and floor run in rows)
-                m = torch.from_numpy(hole).to(x.device)
-                keep = torch.from_numpy(~hole & ~fg).to(x.device).float()
-                row = (x * keep).sum(-1, keepdim=True) / keep.sum(-1, keepdim=True).clamp_min(1)  # (3, H, 1)
-                x = torch.where(m, row.expand_as(x), x)
+            x, _ = self.warp(t, r, last)
+            if ar != r:
+                xa, known = self.warp(t, ar, anchor)
+                x = torch.where(known, xa, x)
             out.append(x)
         return torch.stack(out)
