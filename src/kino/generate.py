@@ -71,7 +71,7 @@ class GenerateRequest:
     references: tuple[Reference, ...] = ()  # identity images, named @tag in the prompt; prefix tokens in this order
     # camera / brush warp guide (kino.guide): each chunk starts from the last frame warped by the requested motion,
     # noised to this level (lower follows the warp more closely; 1 = off: the model alone)
-    warp_guide: float = 0.35
+    warp_guide: float = 0.2
     checkpoint: str | None = None
     extra: dict = field(default_factory=dict)
 

@@ -47,7 +47,7 @@ export const state = {
     references: [], // {id, uri (data: URI once read), preview, name, tag}
     source: null, // {uri, preview, label}
     strength: 0.7,
-    warpGuide: 0.35, // = kino.generate.GenerateRequest.warp_guide
+    warpGuide: 0.2, // = kino.generate.GenerateRequest.warp_guide
     useBrush: true,
     useCamera: true,
   },
