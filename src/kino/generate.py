@@ -244,14 +244,8 @@ def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, k
             reps = -(-frames // len(v2v))
             source = encode(np.concatenate([v2v] * reps)[:frames])
         lat_hw = (h // model.tokenizer.down, w // model.tokenizer.down)
-        guide = None
         warp = WarpGuide((w, h), k, controls.get("views"), controls.get("drags", ()), controls.get("drag_from", 0))
-        if warp:
-
-            def guide(j: int, prev: torch.Tensor) -> torch.Tensor:  # previous chunk's latents → chunk j's start
-                last = model.tokenizer.decode(prev[:, -1:])[0, 0]  # (3, H, W): the newest frame
-                return model.tokenizer.encode(warp(j * k, last)[None])
-
+        guide = warp.for_latents(model.tokenizer) if warp else None
         for z in model.stream(cond, frames // k, lat_hw, steps=req.steps, generator=gen, context=context, source=source, strength=req.strength, guide=guide, guide_level=req.warp_guide):
             x = model.tokenizer.decode(z)[0]  # (chunk, 3, H, W)
             yield x.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()

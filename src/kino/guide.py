@@ -170,6 +170,17 @@ class WarpGuide:
             src = cam[iy, ix] + (src - np.stack([ix, iy], -1) - 0.5)  # camera map at the nearest pixel, plus the sub-pixel rest
         return src, hole, fg
 
+    def for_latents(self, tokenizer) -> Callable[[int, torch.Tensor], torch.Tensor]:
+        """This guide as `A2D.stream`'s `guide`: chunk j and the previous chunk's latents → chunk j's start latents
+        (decode the newest frame, warp, encode)."""
+        k = self.chunk
+
+        def guide(j: int, prev: torch.Tensor) -> torch.Tensor:
+            last = tokenizer.decode(prev[:, -1:])[0, 0]  # (3, H, W): the newest frame
+            return tokenizer.encode(self(j * k, last)[None])
+
+        return guide
+
     def warp(self, t: int, r: int, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Frame t from `frame` (3, H, W), the frame r: the image, and where it is known (the source saw the
         point: inside its borders, not uncovered by a dragged region)."""

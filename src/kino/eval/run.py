@@ -314,13 +314,7 @@ def _warp_guide(model, gt: GroundTruth, w: int, h: int, camera: bool, brush: boo
         drags = drags_from_truth(truth, inst)
     pivot = truth.get("scene", {}).get("camera", {}).get("target", (0.0, 0.7, 0.0))
     warp = WarpGuide((w, h), model.cfg.chunk, views, drags, pivot=pivot)
-    k = model.cfg.chunk
-
-    def guide(j, prev):
-        last = model.tokenizer.decode(prev[:, -1:])[0, 0]
-        return model.tokenizer.encode(warp(j * k, last)[None])
-
-    return guide if warp else None
+    return warp.for_latents(model.tokenizer) if warp else None
 
 
 @contextlib.contextmanager
