@@ -172,7 +172,7 @@ def test_video_to_video_starts_from_the_source_noised_to_strength():
     """With a denoiser that returns its input, the output latent stays at lerp(source, noise, strength)."""
     torch.manual_seed(0)
     m = A2D(preset("test")).eval()
-    m.decoder.forward = lambda x, t, d, cmap, cvec, prev=None: x  # a random decoder's prediction is arbitrary; isolate SDEdit
+    m.decoder.forward = lambda x, t, d, cmap, cvec, prev=None, guide=None: x  # a random decoder's prediction is arbitrary; isolate SDEdit
     src = make_sample(1, DataSpec(width=128, height=128, seconds=0.5)).frames
     rec = _recon(m, src)
     dist = {s: _mad(generate(_req(video_to_video=src, strength=s), model=m), rec) for s in (0.05, 0.3, 1.0)}

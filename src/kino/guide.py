@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["View", "Drag", "WarpGuide", "source_coords", "views_from_cameras", "views_from_truth", "drag_from_region", "drags_from_truth"]
+__all__ = ["View", "Drag", "WarpGuide", "source_coords", "views_from_cameras", "views_from_truth", "drag_from_region", "drags_from_truth", "guide_from_truth"]
 
 FAR = 80.0  # metres: ground farther than this is treated as at infinity (the horizon)
 PIVOT = (0.0, 0.7, 0.0)  # Kino World's default framing point (CameraSpec.target): where a shot's subjects stand
@@ -90,6 +90,29 @@ def drags_from_truth(truth: dict, instance0: np.ndarray, min_travel: float = 4.0
         pos[seen[-1] + 1 :] = pos[seen[-1]]
         out.append(Drag(mask, pos - pos[0], np.ones(len(pos))))
     return out
+
+
+def guide_from_truth(truth: dict, instance0: np.ndarray, size: tuple[int, int], chunk: int, camera: bool, brush: bool) -> WarpGuide | None:
+    """The guide `generate` would build from controls equal to a clip's ground truth (its camera path; its brushed
+    objects' tracks), for frames of `size` (w, h): what training shows a `guide_input` model and what eval gives
+    a model that is asked to follow the truth. None without camera or brush."""
+    if not (camera or brush):
+        return None
+    w, h = size
+    inst = instance0
+    sx, sy = w / inst.shape[1], h / inst.shape[0]
+    views = views_from_truth(truth["camera"], sx, sy) if camera else None
+    drags = []
+    if brush:
+        if inst.shape != (h, w):
+            import cv2
+
+            inst = cv2.resize(inst.astype(np.int32).astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int16)
+            truth = {**truth, "objects": [{**o, "track": [[x * sx, y * sy, v] for x, y, v in o["track"]]} for o in truth["objects"]]}
+        drags = drags_from_truth(truth, inst)
+    pivot = truth.get("scene", {}).get("camera", {}).get("target", PIVOT)
+    warp = WarpGuide(size, chunk, views, drags, pivot=pivot)
+    return warp if warp else None
 
 
 def source_coords(dst: View, src: View, size: tuple[int, int], pivot: Sequence[float] | None = PIVOT) -> np.ndarray:

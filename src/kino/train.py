@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from kino.guide import guide_from_truth
 from kino.model.a2d import A2D, BRUSH_DIM, REF_SIZE, Conditions, camera_features
 from kino.model.checkpoint import load_checkpoint, save_checkpoint
 from kino.model.config import preset
@@ -60,6 +61,7 @@ class TrainConfig:
     p_camera: float = 0.5
     p_brush: float = 0.3
     p_reference: float = 0.3  # give every clip of the batch crops of 1-2 of its own objects as identity references (0: off, as before)
+    p_guide: float = 1.0  # guide_input models: of the batches given the camera path, this many also get its warp guide (generate always builds one)
     init: str | None = None  # start a fresh run from these weights (e.g. a checkpoint made on another machine)
 
 
@@ -104,8 +106,31 @@ def brush_grid(truth: dict, instance0: np.ndarray, hp: int, wp: int) -> torch.Te
     return grid
 
 
+def guide_latents(model: A2D, samples: list[Sample], frames: torch.Tensor, brush: bool, first: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each chunk's warp guide as `A2D.stream` builds it at generation, from the real frames (B, T, 3, H, W) in
+    [-1, 1] before the chunk: the truth camera path (plus the brushed objects' tracks with `brush`), anchored on
+    frame 0 when it is given (`first`: image-to-video, so chunk 0 is guided too), else on chunk 0's last frame.
+    Returns latents (B, n, chunk, C, h, w) and present (B, n) bool."""
+    b, T, _, H, W = frames.shape
+    k = model.cfg.chunk
+    n = T // k
+    out = torch.zeros(b, n, k, *frames.shape[2:], device=frames.device)
+    present = torch.zeros(b, n, dtype=torch.bool, device=frames.device)
+    for i, s in enumerate(samples):
+        warp = guide_from_truth(s.truth, s.instance0, (W, H), k, camera=True, brush=brush)
+        if warp is None:
+            continue
+        for j in range(0 if first else 1, n):
+            out[i, j] = warp(j * k, frames[i, max(j * k - 1, 0)])  # (k, 3, H, W); chunk 0 from frame 0 (r = -1)
+            present[i, j] = True
+    with torch.no_grad():
+        lat = model.tokenizer.encode(out.flatten(1, 2)).unflatten(1, (n, k))
+    return lat, present
+
+
 def batch_from_samples(model: A2D, samples: list[Sample], cfg: TrainConfig, rng: random.Random, device) -> tuple[torch.Tensor, Conditions]:
-    """Latents (B, T, C, h, w) and randomly dropped conditions for one batch."""
+    """Latents (B, T, C, h, w) and randomly dropped conditions for one batch (with `guide_input`, also
+    `cond.guide`: each chunk's warp guide, see `guide_latents`)."""
     frames = _frames(samples, device)
     with torch.no_grad():
         lat = model.tokenizer.encode(frames)
@@ -131,6 +156,9 @@ def batch_from_samples(model: A2D, samples: list[Sample], cfg: TrainConfig, rng:
     # drawn last and only when on, so p_reference 0 keeps the random stream (and a run) exactly as before
     if cfg.p_reference > 0 and rng.random() < cfg.p_reference and all(s.crops for s in samples):
         cond.references = reference_latents(model, samples, rng, device)
+    # drawn last and only for guide_input models, so every other run's random stream stays as it was
+    if model.decoder.guide_ch and cond.camera is not None and all(s.instance0 is not None for s in samples) and rng.random() < cfg.p_guide:
+        cond.guide = guide_latents(model, samples, frames, cond.brush is not None, any(f == 0 for f, _ in cond.keyframes))
     return lat, cond
 
 
@@ -156,6 +184,31 @@ def learning_rate(cfg: TrainConfig, step: int, frac: float) -> float:
     if cfg.lr_end is not None:
         lr = cfg.lr_end + (lr - cfg.lr_end) * 0.5 * (1 + math.cos(math.pi * min(max(frac, 0.0), 1.0)))
     return lr
+
+
+def load_init(model: A2D, path: str) -> None:
+    """Load a checkpoint's weights into `model`, whose input convolutions may read more channels than the
+    checkpoint's (a preset that adds a side input, e.g. `tiny` → `tiny-guide`): the new input channels start at
+    zero, so the model starts as the checkpoint did (the zero-initialised extra input channels of Stable
+    Diffusion's inpainting model and InstructPix2Pix, arXiv 2211.09800)."""
+    src = load_checkpoint(path)
+    have, want = src.cfg.decoder, model.cfg.decoder
+    if have.prev_chunk != want.prev_chunk or (have.guide_input and not want.guide_input):
+        # same widths, different meaning: a previous-chunk input must not become a guide input, or the reverse
+        raise ValueError(f"init: {path} does not fit preset: decoder side inputs prev_chunk={have.prev_chunk}, guide_input={have.guide_input} there, prev_chunk={want.prev_chunk}, guide_input={want.guide_input} here")
+    sd = src.state_dict()
+    own = model.state_dict()
+    for name, t in sd.items():
+        o = own.get(name)
+        if o is None or o.shape == t.shape:
+            continue
+        if t.dim() == 4 and o.dim() == 4 and t.shape[0] == o.shape[0] and t.shape[2:] == o.shape[2:] and t.shape[1] < o.shape[1]:
+            wide = torch.zeros_like(o)
+            wide[:, : t.shape[1]] = t
+            sd[name] = wide
+        else:
+            raise ValueError(f"init: {path} does not fit preset: {name} is {tuple(t.shape)} there, {tuple(o.shape)} here")
+    model.load_state_dict(sd)
 
 
 def _batches(stream, batch: int):
@@ -226,7 +279,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         model.load_state_dict(ck["model"])
         state = ck["state"]
     elif cfg.init:
-        model.load_state_dict(load_checkpoint(cfg.init).state_dict())
+        load_init(model, cfg.init)
         state["stage"] = "a2d"  # the tokenizer came with the weights
     # every invocation's settings, in order, so a resumed checkpoint records the whole chain that made it
     state["recipes"] = [*state.get("recipes", []), {**cfg.__dict__, "resume": bool(resume and state_path.is_file()), "from_step": state["step"]}]
@@ -342,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=TrainConfig.batch, help="clips per step (per process)")
     p.add_argument("--self-prev", type=float, default=TrainConfig.self_prev, help="fraction of clips whose decoder reads its own one-step sample as the previous chunk (exposure-bias repair)")
     p.add_argument("--decoder-chunks", type=int, default=TrainConfig.decoder_chunks, help="chunks per clip the decoder trains on (first + random); 0 = all (default)")
+    p.add_argument("--p-guide", type=float, default=TrainConfig.p_guide, help="guide_input presets: of the batches given the camera path, the fraction also given its warp guide")
     p.add_argument("--p-reference", type=float, default=TrainConfig.p_reference, help="share of batches trained with 1-2 object crops as reference images (0 = off)")
     p.add_argument("--seconds", type=float, default=1.0, help="training clip length")
     p.add_argument("--size", action="append", default=None, help="aspect bucket WxH (repeatable; default 128x128, 224x128, 128x224)")
@@ -355,6 +409,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", default=None, help="start from this checkpoint's weights (fresh optimizer)")
     a = p.parse_args(argv)
     sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in a.size) if a.size else TrainConfig.sizes
-    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, lr_end=a.lr_end, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev, p_reference=a.p_reference)
+    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, lr_end=a.lr_end, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev, p_reference=a.p_reference, p_guide=a.p_guide)
     print(train(cfg, resume=a.resume))
     return 0

@@ -237,7 +237,7 @@ class _Checkpoint(_Truth):
             self._warm.add(c.ratio)
         camera = _camera_tensor(gt.truth) if mode in ("camera", "dof") and not self.without_controls else None
         brush = _brush_tensor(self.model, gt, w, h) if mode == "brush" and not self.without_controls else None
-        guide = _warp_guide(self.model, gt, w, h, camera is not None, brush is not None) if self.warp_guide < 1 else None
+        guide = _warp_guide(self.model, gt, w, h, camera is not None, brush is not None) if self.warp_guide < 1 or self.model.decoder.guide_ch else None
         chunks, first = [], None
         t0 = time.perf_counter()
         with _conditioned(self.model, camera, brush, guide, self.warp_guide):
@@ -297,23 +297,9 @@ def _brush_tensor(model, gt: GroundTruth, w: int, h: int):
 
 def _warp_guide(model, gt: GroundTruth, w: int, h: int, camera: bool, brush: bool):
     """`kino.guide.WarpGuide` from the truth cameras / brushed objects, as `generate` builds it from controls."""
-    if not (camera or brush):
-        return None
-    import cv2
+    from kino.guide import guide_from_truth
 
-    from kino.guide import WarpGuide, drags_from_truth, views_from_truth
-
-    truth, inst = gt.truth, gt.instance0
-    sx, sy = w / inst.shape[1], h / inst.shape[0]
-    views = views_from_truth(truth["camera"], sx, sy) if camera else None
-    drags = []
-    if brush:
-        if inst.shape != (h, w):
-            inst = cv2.resize(inst.astype(np.int32).astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int16)
-            truth = {**truth, "objects": [{**o, "track": [[x * sx, y * sy, v] for x, y, v in o["track"]]} for o in truth["objects"]]}
-        drags = drags_from_truth(truth, inst)
-    pivot = truth.get("scene", {}).get("camera", {}).get("target", (0.0, 0.7, 0.0))
-    warp = WarpGuide((w, h), model.cfg.chunk, views, drags, pivot=pivot)
+    warp = guide_from_truth(gt.truth, gt.instance0, (w, h), model.cfg.chunk, camera, brush)
     return warp.for_latents(model.tokenizer) if warp else None
 
 

@@ -43,6 +43,9 @@ class Conditions:
     keyframes: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (frame, latent (B, C, h, w))
     brush: torch.Tensor | None = None  # (B, hp, wp, BRUSH_DIM)
     references: list[torch.Tensor] = field(default_factory=list)  # latents (B, C, h, w) of REF_SIZE-square images, in slot order
+    # training only (generation builds it chunk by chunk: `stream(guide=)`): each chunk's warp guide, as latents
+    # (B, n, chunk, C, h, w) and present (B, n) bool, read by decoders with `guide_input`
+    guide: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def camera_features(R: torch.Tensor, t: torch.Tensor, focal: torch.Tensor, focus: torch.Tensor, aperture: torch.Tensor) -> torch.Tensor:
@@ -166,6 +169,8 @@ class A2D(nn.Module):
         one-step sample of that chunk (no gradient) instead of the real one: the decoder half of
         Self-Forcing (arXiv 2506.08009), so it learns to repair its own artefacts instead of copying and
         amplifying them over a rollout. One extra no-grad decoder pass per trained chunk.
+        cond.guide (models with `guide_input`): each chunk's warp guide, as `stream` builds it from the frames
+        before that chunk; chunks without one (and every chunk when it is None) get the "none" input.
         """
         b, T, c, h, w = latents.shape
         k = self.cfg.chunk
@@ -195,9 +200,14 @@ class A2D(nn.Module):
             if self_prev > 0 and (pick > 0).any():
                 prev = self._own_prev(prev, flat, out.reshape(b, n, s, -1), pick, context_level, self_prev, hp, wp)
             prev = prev.reshape(b * m, -1, h, w)  # (B*m, k*C+1, h, w)
+        side = None
+        if self.decoder.guide_ch:
+            g, present = cond.guide if cond.guide is not None else (torch.zeros_like(z), torch.zeros(b, n, dtype=torch.bool, device=z.device))
+            side = self.decoder.guide_input(g[:, pick].reshape(b * m, k * c, h, w), g.new_zeros(b * m, 1, h, w))
+            side = side * present[:, pick].reshape(b * m, 1, 1, 1).to(side.dtype)  # absent: all zeros, flag included
         # bf16 convolutions' backward is slow on CPU (measured 15x), fast on GPUs: the caller decides
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16 and decoder_bf16):
-            return self.decoder.loss(z[:, pick].reshape(b * m, k * c, h, w), cmap, cvec, prev)
+            return self.decoder.loss(z[:, pick].reshape(b * m, k * c, h, w), cmap, cvec, prev, guide=side)
 
     def _side_inputs(self, flat: torch.Tensor, chunks: list[int]) -> torch.Tensor:
         """Decoder side inputs (B, len(chunks), k*C+1, h, w) of `chunks`: chunk i-1 of flat (B, n, k*C, h, w); none for chunk 0."""
@@ -251,6 +261,7 @@ class A2D(nn.Module):
         guide: called as guide(j, previous chunk's latents) before chunk j (counted over the whole video) is
             sampled; latents (B, chunk, C, h, w) it returns are the start, noised to `guide_level` (SDEdit), as
             `kino.guide.WarpGuide` does with the requested camera and brush motion. None: start from noise.
+            A model with `guide_input` also reads the guide as a decoder input, at every level (1 included).
         """
         cfgb = self.cfg.backbone
         b = cond.text.shape[0]
@@ -289,16 +300,17 @@ class A2D(nn.Module):
                 cmap, cvec = self._decoder_cond(out, hp, wp)
                 known, mask = self._known(kf, j, b, (c, h, w), dev)
                 noise = torch.randn((b, k * c, h, w), generator=generator, device=dev)
-                start = 1.0
+                start, g = 1.0, None
+                if guide is not None and last is not None and (guide_level < 1.0 or self.decoder.guide_ch):
+                    g = guide(j, last)
+                    g = None if g is None else g.reshape(b, k * c, h, w).to(noise.dtype)
                 if source is not None:  # SDEdit: start from the source chunk noised to `strength`
                     src = source[:, j * k : (j + 1) * k].reshape(b, k * c, h, w)
                     noise, start = torch.lerp(src, noise, strength), strength
-                elif guide is not None and last is not None and guide_level < 1.0:
-                    g = guide(j, last)
-                    if g is not None:
-                        noise, start = torch.lerp(g.reshape(b, k * c, h, w).to(noise.dtype), noise, guide_level), guide_level
+                elif g is not None and guide_level < 1.0:
+                    noise, start = torch.lerp(g, noise, guide_level), guide_level
                 side = self.decoder.prev_input(prev, noise)
-                x = self.decoder.sample(cmap, cvec, (b, k * c, h, w), steps, known=known, known_mask=mask, noise=noise, start=start, prev=side)
+                x = self.decoder.sample(cmap, cvec, (b, k * c, h, w), steps, known=known, known_mask=mask, noise=noise, start=start, prev=side, guide=self.decoder.guide_input(g, noise))
                 x = x.reshape(b, k, c, h, w)
                 yield x
             last = x

@@ -50,6 +50,10 @@ class DecoderConfig:
     # the U-Net also reads the previous chunk (continuity by copying). Off by default: run tiny-2 (docs/model.md)
     # did not beat pix-1 with it in the CPU budget measured so far; kept for longer / GPU runs to settle
     prev_chunk: bool = False
+    # the U-Net also reads the warp guide (kino.guide): the requested camera / brush motion applied to the frames
+    # made so far, as latents plus a "present" channel. Trained with the truth's camera path, so the model learns
+    # to use the warp (and to repaint what it cannot know) instead of being pushed by SDEdit alone
+    guide_input: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,12 @@ PRESETS: dict[str, ModelConfig] = {
         backbone=BackboneConfig(patch=8),
         decoder=DecoderConfig(channels=(48, 96, 128, 128), context_noise=0.1, prev_chunk=True),
     ),
+    # tiny + the warp guide as a decoder input (zero-initialised channels: starts as tiny, `kino train --init`)
+    "tiny-guide": ModelConfig(
+        tokenizer=TokenizerConfig(kind="pixel", down=4),
+        backbone=BackboneConfig(patch=8),
+        decoder=DecoderConfig(channels=(48, 96, 128, 128), guide_input=True),
+    ),
     # GPU presets: same code, wider and deeper
     "small": ModelConfig(backbone=BackboneConfig(width=512, depth=12, heads=8), decoder=DecoderConfig(channels=(128, 256, 256), blocks=2)),
     "base": ModelConfig(
@@ -106,6 +116,12 @@ PRESETS: dict[str, ModelConfig] = {
         tokenizer=TokenizerConfig(channels=4, width=16),
         backbone=BackboneConfig(width=32, depth=2, heads=2, patch=2, window=3, max_text=8),
         decoder=DecoderConfig(channels=(16, 32), blocks=1),
+    ),
+    # test-only: the same with the decoder's warp-guide input
+    "test-guide": ModelConfig(
+        tokenizer=TokenizerConfig(channels=4, width=16),
+        backbone=BackboneConfig(width=32, depth=2, heads=2, patch=2, window=3, max_text=8),
+        decoder=DecoderConfig(channels=(16, 32), blocks=1, guide_input=True),
     ),
     # test-only: the same with the decoder's previous-chunk input
     "test-prev": ModelConfig(

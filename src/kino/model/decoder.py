@@ -76,7 +76,8 @@ class Decoder(nn.Module):
         self.c_vec = nn.Linear(cond_dim, emb)
         self.c_map = nn.Conv2d(chunk * cond_dim, ch[self.cond_level - 1] if self.cond_level else ch[0], 1)  # channels entering that level
         self.prev_ch = self.in_ch + 1 if cfg.prev_chunk else 0  # previous chunk + its "present" flag
-        self.inp = nn.Conv2d(self.in_ch + self.prev_ch, ch[0], 3, padding=1)
+        self.guide_ch = self.in_ch + 1 if cfg.guide_input else 0  # warped chunk + its "present" flag
+        self.inp = nn.Conv2d(self.in_ch + self.prev_ch + self.guide_ch, ch[0], 3, padding=1)
         self.down = nn.ModuleList()
         self.pool = nn.ModuleList()
         for i, c in enumerate(ch):
@@ -105,12 +106,24 @@ class Decoder(nn.Module):
             return torch.zeros(b, self.prev_ch, h, w, device=like.device, dtype=like.dtype)
         return torch.cat([prev.to(like.dtype), torch.ones(b, 1, h, w, device=like.device, dtype=like.dtype)], 1)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, d: torch.Tensor, cmap: torch.Tensor, cvec: torch.Tensor, prev: torch.Tensor | None = None) -> torch.Tensor:
-        """Predict the clean chunk. x (B, K, h, w); t, d (B,); cmap (B, chunk*D, h/p, w/p); cvec (B, D); prev (B, K+1, h, w)."""
+    def guide_input(self, guide: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
+        """The warp guide's latents for this chunk (B, K, h, w) or None → decoder side input (B, K+1, h, w)."""
+        if not self.guide_ch:
+            return None
+        b, _, h, w = like.shape
+        if guide is None:
+            return torch.zeros(b, self.guide_ch, h, w, device=like.device, dtype=like.dtype)
+        return torch.cat([guide.to(like.dtype), torch.ones(b, 1, h, w, device=like.device, dtype=like.dtype)], 1)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, d: torch.Tensor, cmap: torch.Tensor, cvec: torch.Tensor, prev: torch.Tensor | None = None, guide: torch.Tensor | None = None) -> torch.Tensor:
+        """Predict the clean chunk. x (B, K, h, w); t, d (B,); cmap (B, chunk*D, h/p, w/p); cvec (B, D); prev, guide (B, K+1, h, w)."""
         c0 = self.cfg.channels[0]
         emb = self.t_mlp(torch.cat([timestep_embedding(t, c0), timestep_embedding(d, c0)], -1)) + self.c_vec(cvec)  # (B, E)
+        side = x
         if self.prev_ch:
-            x = torch.cat([x, prev if prev is not None else self.prev_input(None, x)], 1)  # (B, 2K+1, h, w)
+            x = torch.cat([x, prev if prev is not None else self.prev_input(None, side)], 1)  # (B, 2K+1, h, w)
+        if self.guide_ch:
+            x = torch.cat([x, guide if guide is not None else self.guide_input(None, side)], 1)  # (B, .. + K+1, h, w)
         h = self.inp(x)  # (B, C0, h, w)
         skips = []
         for i, (blocks, pool) in enumerate(zip(self.down, self.pool, strict=True)):
@@ -132,10 +145,11 @@ class Decoder(nn.Module):
         return self.out(F.silu(self.out_norm(h)))  # (B, K, h, w)
 
     # ------------------------------------------------------------------------------------ diffusion
-    def loss(self, x0: torch.Tensor, cmap: torch.Tensor, cvec: torch.Tensor, prev: torch.Tensor | None = None, shortcut_frac: float = 0.25) -> torch.Tensor:
+    def loss(self, x0: torch.Tensor, cmap: torch.Tensor, cvec: torch.Tensor, prev: torch.Tensor | None = None, shortcut_frac: float = 0.25, guide: torch.Tensor | None = None) -> torch.Tensor:
         """Flow-matching loss on x0 (B, K, h, w) plus shortcut self-consistency on a fraction of the batch.
 
         prev: the decoder side input from `prev_input` (B, K+1, h, w), or None without `prev_chunk`.
+        guide: the side input from `guide_input` (B, K+1, h, w), or None (no guide, or no `guide_input`).
         """
         b = x0.shape[0]
         dev = x0.device
@@ -156,27 +170,28 @@ class Decoder(nn.Module):
                 xt = (1 - tt[:, None, None, None]) * x0[:n_sc] + tt[:, None, None, None] * noise[:n_sc]
                 half = dd / 2
                 p_sc = prev[:n_sc] if prev is not None else None
-                x0a = self(xt, tt, half, cmap[:n_sc], cvec[:n_sc], p_sc)
+                g_sc = guide[:n_sc] if guide is not None else None
+                x0a = self(xt, tt, half, cmap[:n_sc], cvec[:n_sc], p_sc, g_sc)
                 xm = xt + (-half)[:, None, None, None] * (xt - x0a) / tt[:, None, None, None]
                 tm = tt - half
-                x0b = self(xm, tm, half, cmap[:n_sc], cvec[:n_sc], p_sc)
+                x0b = self(xm, tm, half, cmap[:n_sc], cvec[:n_sc], p_sc, g_sc)
                 xe = xm + (-half)[:, None, None, None] * (xm - x0b) / tm.clamp_min(1e-6)[:, None, None, None]
                 # the x0 that makes one step of size dd land on xe
                 sc_target = xt - tt[:, None, None, None] * (xt - xe) / dd[:, None, None, None]
             target = torch.cat([sc_target, x0[n_sc:]])
         xt = (1 - t[:, None, None, None]) * x0 + t[:, None, None, None] * noise
-        pred = self(xt, t, d, cmap, cvec, prev)
+        pred = self(xt, t, d, cmap, cvec, prev, guide)
         # velocity-space error: x-error / t, with t clamped so near-clean samples don't dominate
         w = 1.0 / t.clamp_min(0.05)[:, None, None, None]
         return ((pred - target) * w).pow(2).mean()
 
     @torch.no_grad()
-    def sample(self, cmap: torch.Tensor, cvec: torch.Tensor, shape: tuple[int, ...], steps: int, generator: torch.Generator | None = None, known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None, noise: torch.Tensor | None = None, start: float = 1.0, prev: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(self, cmap: torch.Tensor, cvec: torch.Tensor, shape: tuple[int, ...], steps: int, generator: torch.Generator | None = None, known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None, noise: torch.Tensor | None = None, start: float = 1.0, prev: torch.Tensor | None = None, guide: torch.Tensor | None = None) -> torch.Tensor:
         """Sample a chunk (B, K, h, w) in `steps` shortcut steps from time `start` (< 1: SDEdit from a noised source)."""
         if noise is None:
             noise = torch.randn(shape, generator=generator, device=cmap.device, dtype=torch.float32)
 
         def denoise(x, t, d):
-            return self(x, t, d, cmap, cvec, prev).float()
+            return self(x, t, d, cmap, cvec, prev, guide).float()
 
         return sample_shortcut(denoise, noise, timesteps(steps, self.cfg.time_shift, start), known, known_mask)

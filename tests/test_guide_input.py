@@ -1,0 +1,107 @@
+"""The warp guide as a decoder input (`DecoderConfig.guide_input`, preset tiny-guide): training batches carry it,
+`--init` widens a checkpoint's input convolution with zeros, generation feeds it at every level."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from kino.guide import guide_from_truth
+from kino.model.a2d import A2D, Conditions
+from kino.model.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from kino.model.config import preset
+from kino.train import TrainConfig, batch_from_samples, load_init, train
+from kino.world.data import DataSpec, WorldStream
+
+
+def _noisy(name: str) -> A2D:
+    torch.manual_seed(0)
+    m = A2D(preset(name))
+    with torch.no_grad():
+        for p in m.parameters():  # no zero-initialised layer stays a no-op: every input must matter
+            p.add_(torch.randn_like(p) * 0.05)
+    return m
+
+
+@pytest.fixture(scope="module")
+def samples() -> list:
+    spec = DataSpec(split="train", fps=16, seconds=0.5, seed=11, sizes=((64, 64),))
+    return list(WorldStream(spec, start=0, count=2))
+
+
+def _batch(model: A2D, samples, **kw):
+    cfg = TrainConfig(**{"p_camera": 1.0, "p_guide": 1.0, "p_keyframe": 0.0, "p_brush": 0.0, "p_reference": 0.0, "p_drop_text": 0.0, **kw})
+    return batch_from_samples(model, samples, cfg, random.Random(0), "cpu")
+
+
+def test_init_widens_the_input_conv_with_zeros_so_the_guided_model_starts_as_its_checkpoint(tmp_path, samples):
+    base = _noisy("test")
+    path = save_checkpoint(base, tmp_path / "base.safetensors")
+    guided = A2D(preset("test-guide"))
+    load_init(guided, str(path))
+    w = guided.decoder.inp.weight
+    assert w.shape[1] == base.decoder.inp.weight.shape[1] + guided.decoder.guide_ch
+    assert torch.equal(w[:, : base.decoder.inp.weight.shape[1]], base.decoder.inp.weight) and not w[:, base.decoder.inp.weight.shape[1] :].any()
+    lat, cond = _batch(guided, samples)
+    assert cond.guide is not None and cond.guide[1].any()
+    torch.manual_seed(1)
+    with_guide = guided.loss(lat, cond, torch.zeros(2))
+    cond.guide = None
+    torch.manual_seed(1)
+    assert torch.allclose(with_guide, base.loss(lat, cond, torch.zeros(2)))  # the guide changes nothing yet
+    # a previous-chunk input is as wide as a guide input, but means something else; other widths do not fit at all
+    with pytest.raises(ValueError, match="init: .* does not fit preset: decoder side inputs prev_chunk=True"):
+        load_init(A2D(preset("test-guide")), str(save_checkpoint(_noisy("test-prev"), tmp_path / "prev.safetensors")))
+    with pytest.raises(ValueError, match="init: .* does not fit preset: .* is .* there"):
+        load_init(A2D(preset("test-guide")), str(save_checkpoint(A2D(preset("tiny")), tmp_path / "tiny.safetensors")))
+
+
+def test_batches_carry_each_chunks_guide_from_the_frames_before_it(samples):
+    model = _noisy("test-guide")
+    k = model.cfg.chunk
+    lat, cond = _batch(model, samples)
+    g, present = cond.guide
+    n = lat.shape[1] // k
+    assert g.shape == (2, n, k, *lat.shape[2:]) and present.shape == (2, n)
+    assert not present[:, 0].any() and present[:, 1:].all()  # text-to-video: chunk 0 has nothing to warp
+    # chunk 2 is what generation's guide makes of frame 2k-1 (anchored on frame k-1, chunk 0's last frame)
+    s = samples[1]
+    frames = torch.from_numpy(s.frames).permute(0, 3, 1, 2).float() / 127.5 - 1
+    warp = guide_from_truth(s.truth, s.instance0, (64, 64), k, camera=True, brush=False)
+    warp(k, frames[k - 1])
+    assert torch.allclose(g[1, 2], model.tokenizer.encode(warp(2 * k, frames[2 * k - 1])[None])[0], atol=1e-5)
+    # image-to-video: frame 0 is given, so chunk 0 is guided too
+    _, cond = _batch(model, samples, p_keyframe=1.0)
+    if any(f == 0 for f, _ in cond.keyframes):
+        assert cond.guide[1].all()
+    # no camera path (or a model without the input): no guide
+    assert _batch(model, samples, p_camera=0.0)[1].guide is None
+    assert _batch(_noisy("test"), samples)[1].guide is None
+
+
+def test_a_guided_decoder_reads_the_guide_at_every_level_from_the_second_chunk():
+    model = _noisy("test-guide").eval()
+    c = model.tokenizer.channels
+    cond = Conditions(text=torch.zeros(1, 1, 384), text_mask=torch.ones(1, 1, dtype=torch.bool))
+
+    def run(value: float) -> list[torch.Tensor]:
+        calls = []
+        target = torch.full((1, model.cfg.chunk, c, 16, 16), value)
+        out = list(model.stream(cond, 3, (16, 16), steps=1, generator=torch.Generator().manual_seed(0), guide=lambda j, prev: calls.append(j) or target, guide_level=1.0))
+        assert calls == [1, 2]  # level 1: no SDEdit, yet the guide is read
+        return out
+
+    a, b = run(0.5), run(-0.5)
+    assert torch.equal(a[0], b[0]) and not torch.allclose(a[1], b[1])
+    plain = _noisy("test").eval()  # without the input, level 1 leaves the guide uncalled
+    list(plain.stream(cond, 2, (16, 16), steps=1, guide=lambda j, prev: pytest.fail("guide called"), guide_level=1.0))
+
+
+def test_kino_train_grows_a_guided_model_from_a_plain_checkpoint(tmp_path):
+    init = save_checkpoint(_noisy("test"), tmp_path / "plain.safetensors")
+    cfg = TrainConfig(preset="test-guide", out=str(tmp_path / "run"), minutes=0.15, batch=2, seconds=0.5, sizes=((64, 64),), save_minutes=1, init=str(init), p_camera=1.0, p_guide=1.0)
+    path = train(cfg)
+    assert load_checkpoint(path).cfg.decoder.guide_input
+    assert read_metadata(path)["meta"]["recipes"][0]["p_guide"] == 1.0
