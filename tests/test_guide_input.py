@@ -105,3 +105,17 @@ def test_kino_train_grows_a_guided_model_from_a_plain_checkpoint(tmp_path):
     path = train(cfg)
     assert load_checkpoint(path).cfg.decoder.guide_input
     assert read_metadata(path)["meta"]["recipes"][0]["p_guide"] == 1.0
+
+
+def test_generate_gives_a_guided_model_the_warp_at_level_one_and_a_plain_model_none(monkeypatch):
+    from kino.controls import CameraControl, CameraMove
+    from kino.generate import GenerateRequest, generate
+    from kino.guide import WarpGuide
+
+    calls = []
+    real = WarpGuide.__call__
+    monkeypatch.setattr(WarpGuide, "__call__", lambda self, *a, **kw: calls.append(a[0]) or real(self, *a, **kw))
+    req = GenerateRequest(prompt="a red ball", seconds=0.5, ratio="1:1", steps=1, warp_guide=1.0, camera=CameraControl(preset=CameraMove(pan=6)))
+    assert generate(req, model=_noisy("test").eval()).shape == (8, 128, 128, 3) and calls == []
+    generate(req, model=_noisy("test-guide").eval())
+    assert calls == [2, 4, 6]  # every chunk after the first (text-to-video: nothing to warp before it)

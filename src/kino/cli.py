@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--aperture", type=float, default=None, help="f-number (0 = pinhole, everything sharp)")
         p.add_argument("--brush", action="append", default=None, help="MASK=DX,DY[,DZ]: move the painted region (px/s), repeatable")
         p.add_argument("--static", default=None, help="MASK of regions that must stay still")
-        p.add_argument("--warp-guide", type=float, default=None, help="0..1: start each chunk from the last frame warped by the camera/brush motion, noised to this level (default 0.2; 1 = off)")
+        p.add_argument("--warp-guide", type=float, default=None, help="0..1: start each chunk from the last frame warped by the camera/brush motion, noised to this level (default 0.2; 1 = no warped start, the model alone: guide-input models still read the warp)")
         p.add_argument("--reference", action="append", default=None, help="TAG=IMAGE: an identity reference, named @TAG in the prompt; repeatable (up to 4)")
         p.set_defaults(fn=_generate)
 
@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--size", type=_size, default=None, help="render size WxH instead of the ratio's (quick runs)")
     ev.add_argument("--seconds", type=float, default=None, help="clip length instead of the suite's (quick runs)")
     ev.add_argument("--steps", type=int, default=4, help="decoder steps per chunk when generating (default 4)")
-    ev.add_argument("--warp-guide", type=float, default=None, help="camera/brush warp-guide level for generation (default: generate's 0.2; 1 = the model alone)")
+    ev.add_argument("--warp-guide", type=float, default=None, help="camera/brush warp-guide level for generation (default: generate's 0.2; 1 = the model alone, which guide-input models give the warp as an input)")
     ev.add_argument("--without-controls", action="store_true", help="ablation: generate each case with its keyframes, brush, camera path and reference images left out (compare with the full run)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(fn=_eval)

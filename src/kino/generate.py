@@ -70,7 +70,8 @@ class GenerateRequest:
     motion_brush: MotionBrushControl | None = None  # painted regions with motion vectors on frame 0
     references: tuple[Reference, ...] = ()  # identity images, named @tag in the prompt; prefix tokens in this order
     # camera / brush warp guide (kino.guide): each chunk starts from the last frame warped by the requested motion,
-    # noised to this level (lower follows the warp more closely; 1 = off: the model alone)
+    # noised to this level (lower follows the warp more closely; 1 = no warped start: the model alone, which for a
+    # checkpoint trained with the guide as an input, `DecoderConfig.guide_input`, still reads the warp)
     warp_guide: float = 0.2
     checkpoint: str | None = None
     extra: dict = field(default_factory=dict)
