@@ -100,11 +100,13 @@ def test_a_guided_decoder_reads_the_guide_at_every_level_from_the_second_chunk()
 
 
 def test_kino_train_grows_a_guided_model_from_a_plain_checkpoint(tmp_path):
-    init = save_checkpoint(_noisy("test"), tmp_path / "plain.safetensors")
+    init = save_checkpoint(_noisy("test"), tmp_path / "plain.safetensors", steps=1234, train_seconds=99, preset="test")
     cfg = TrainConfig(preset="test-guide", out=str(tmp_path / "run"), minutes=0.15, batch=2, seconds=0.5, sizes=((64, 64),), save_minutes=1, init=str(init), p_camera=1.0, p_guide=1.0)
     path = train(cfg)
     assert load_checkpoint(path).cfg.decoder.guide_input
-    assert read_metadata(path)["meta"]["recipes"][0]["p_guide"] == 1.0
+    meta = read_metadata(path)["meta"]
+    assert meta["recipes"][0]["p_guide"] == 1.0
+    assert meta["init"] == {"path": str(init), "steps": 1234, "train_seconds": 99, "preset": "test"}  # its lineage travels along
 
 
 def test_generate_gives_a_guided_model_the_warp_at_level_one_and_a_plain_model_none(monkeypatch):

@@ -186,11 +186,11 @@ def learning_rate(cfg: TrainConfig, step: int, frac: float) -> float:
     return lr
 
 
-def load_init(model: A2D, path: str) -> None:
+def load_init(model: A2D, path: str) -> dict:
     """Load a checkpoint's weights into `model`, whose input convolutions may read more channels than the
     checkpoint's (a preset that adds a side input, e.g. `tiny` → `tiny-guide`): the new input channels start at
     zero, so the model starts as the checkpoint did (the zero-initialised extra input channels of Stable
-    Diffusion's inpainting model and InstructPix2Pix, arXiv 2211.09800)."""
+    Diffusion's inpainting model and InstructPix2Pix, arXiv 2211.09800). Returns the checkpoint's meta."""
     src = load_checkpoint(path)
     have, want = src.cfg.decoder, model.cfg.decoder
     if have.prev_chunk != want.prev_chunk or (have.guide_input and not want.guide_input):
@@ -209,6 +209,7 @@ def load_init(model: A2D, path: str) -> None:
         else:
             raise ValueError(f"init: {path} does not fit preset: {name} is {tuple(t.shape)} there, {tuple(o.shape)} here")
     model.load_state_dict(sd)
+    return src.meta
 
 
 def _batches(stream, batch: int):
@@ -279,7 +280,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         model.load_state_dict(ck["model"])
         state = ck["state"]
     elif cfg.init:
-        load_init(model, cfg.init)
+        # what the weights already had in them (steps, hours, every recipe): the checkpoint's lineage
+        state["init"] = {"path": str(cfg.init), **{k: v for k, v in load_init(model, cfg.init).items() if k in ("steps", "train_seconds", "preset", "recipes", "init")}}
         state["stage"] = "a2d"  # the tokenizer came with the weights
     # every invocation's settings, in order, so a resumed checkpoint records the whole chain that made it
     state["recipes"] = [*state.get("recipes", []), {**cfg.__dict__, "resume": bool(resume and state_path.is_file()), "from_step": state["step"]}]
@@ -316,7 +318,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         os.replace(tmp, state_path)
         _plot(history, out / "loss.png")
         (out / "progress.json").write_text(json.dumps({k: v for k, v in state.items() if k != "history"}, indent=1))
-        return save_checkpoint(ema, out / "model.safetensors", dtype=torch.bfloat16, steps=state["step"], tokenizer_steps=state["tok_step"], train_seconds=round(state["seconds"]), preset=cfg.preset, recipe=cfg.__dict__, recipes=state["recipes"])
+        return save_checkpoint(ema, out / "model.safetensors", dtype=torch.bfloat16, steps=state["step"], tokenizer_steps=state["tok_step"], train_seconds=round(state["seconds"]), preset=cfg.preset, recipe=cfg.__dict__, recipes=state["recipes"], **({"init": state["init"]} if "init" in state else {}))
 
     for samples in _batches(stream, cfg.batch):
         elapsed = time.time() - t_start
