@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,7 +13,7 @@ from kino.guide import guide_from_truth
 from kino.model.a2d import A2D, Conditions
 from kino.model.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from kino.model.config import preset
-from kino.train import TrainConfig, batch_from_samples, load_init, train
+from kino.train import TrainConfig, batch_from_samples, guide_latents, load_init, train
 from kino.world.data import DataSpec, WorldStream
 
 
@@ -72,10 +73,12 @@ def test_batches_carry_each_chunks_guide_from_the_frames_before_it(samples):
     warp = guide_from_truth(s.truth, s.instance0, (64, 64), k, camera=True, brush=False)
     warp(k, frames[k - 1])
     assert torch.allclose(g[1, 2], model.tokenizer.encode(warp(2 * k, frames[2 * k - 1])[None])[0], atol=1e-5)
-    # image-to-video: frame 0 is given, so chunk 0 is guided too
-    _, cond = _batch(model, samples, p_keyframe=1.0)
-    if any(f == 0 for f, _ in cond.keyframes):
-        assert cond.guide[1].all()
+    # image-to-video: frame 0 is given, so chunk 0 is guided too, from frame 0 itself
+    frames_b = torch.from_numpy(np.stack([x.frames for x in samples])).permute(0, 1, 4, 2, 3).float() / 127.5 - 1
+    g0, present0 = guide_latents(model, samples, frames_b, brush=False, first=True)
+    assert present0.all()
+    first = guide_from_truth(s.truth, s.instance0, (64, 64), k, camera=True, brush=False)
+    assert torch.allclose(g0[1, 0], model.tokenizer.encode(first(0, frames[0])[None])[0], atol=1e-5)
     # no camera path (or a model without the input): no guide
     assert _batch(model, samples, p_camera=0.0)[1].guide is None
     assert _batch(_noisy("test"), samples)[1].guide is None

@@ -97,33 +97,34 @@ class Decoder(nn.Module):
         """Latent height and width must be multiples of this."""
         return 2 ** (len(self.cfg.channels) - 1)
 
-    def prev_input(self, prev: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
-        """The previous chunk (B, K, h, w) or None (first chunk) → decoder side input (B, K+1, h, w)."""
-        if not self.prev_ch:
+    @staticmethod
+    def _side(z: torch.Tensor | None, width: int, like: torch.Tensor) -> torch.Tensor | None:
+        """A side input of `width` channels: latents z (B, width-1, h, w) plus a "present" channel of ones, all
+        zeros when z is None, None when the decoder has no such input (width 0)."""
+        if not width:
             return None
         b, _, h, w = like.shape
-        if prev is None:
-            return torch.zeros(b, self.prev_ch, h, w, device=like.device, dtype=like.dtype)
-        return torch.cat([prev.to(like.dtype), torch.ones(b, 1, h, w, device=like.device, dtype=like.dtype)], 1)
+        if z is None:
+            return torch.zeros(b, width, h, w, device=like.device, dtype=like.dtype)
+        return torch.cat([z.to(like.dtype), torch.ones(b, 1, h, w, device=like.device, dtype=like.dtype)], 1)
+
+    def prev_input(self, prev: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
+        """The previous chunk (B, K, h, w) or None (first chunk) → decoder side input (B, K+1, h, w)."""
+        return self._side(prev, self.prev_ch, like)
 
     def guide_input(self, guide: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
         """The warp guide's latents for this chunk (B, K, h, w) or None → decoder side input (B, K+1, h, w)."""
-        if not self.guide_ch:
-            return None
-        b, _, h, w = like.shape
-        if guide is None:
-            return torch.zeros(b, self.guide_ch, h, w, device=like.device, dtype=like.dtype)
-        return torch.cat([guide.to(like.dtype), torch.ones(b, 1, h, w, device=like.device, dtype=like.dtype)], 1)
+        return self._side(guide, self.guide_ch, like)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, d: torch.Tensor, cmap: torch.Tensor, cvec: torch.Tensor, prev: torch.Tensor | None = None, guide: torch.Tensor | None = None) -> torch.Tensor:
         """Predict the clean chunk. x (B, K, h, w); t, d (B,); cmap (B, chunk*D, h/p, w/p); cvec (B, D); prev, guide (B, K+1, h, w)."""
         c0 = self.cfg.channels[0]
         emb = self.t_mlp(torch.cat([timestep_embedding(t, c0), timestep_embedding(d, c0)], -1)) + self.c_vec(cvec)  # (B, E)
-        side = x
+        noisy = x
         if self.prev_ch:
-            x = torch.cat([x, prev if prev is not None else self.prev_input(None, side)], 1)  # (B, 2K+1, h, w)
+            x = torch.cat([x, prev if prev is not None else self.prev_input(None, noisy)], 1)  # (B, 2K+1, h, w)
         if self.guide_ch:
-            x = torch.cat([x, guide if guide is not None else self.guide_input(None, side)], 1)  # (B, .. + K+1, h, w)
+            x = torch.cat([x, guide if guide is not None else self.guide_input(None, noisy)], 1)  # (B, .. + K+1, h, w)
         h = self.inp(x)  # (B, C0, h, w)
         skips = []
         for i, (blocks, pool) in enumerate(zip(self.down, self.pool, strict=True)):
