@@ -79,7 +79,13 @@ def test_batches_carry_each_chunks_guide_from_the_frames_before_it(samples):
     assert present0.all()
     first = guide_from_truth(s.truth, s.instance0, (64, 64), k, camera=True, brush=False)
     assert torch.allclose(g0[1, 0], model.tokenizer.encode(first(0, frames[0])[None])[0], atol=1e-5)
-    # no camera path (or a model without the input): no guide
+    # a brush without the camera path: guided by the truth camera plus the brushed objects' tracks
+    lat_b, cond_b = _batch(model, samples, p_camera=0.0, p_brush=1.0)
+    assert cond_b.camera is None and cond_b.brush is not None
+    both = guide_from_truth(s.truth, s.instance0, (64, 64), k, camera=True, brush=True)
+    both(k, frames[k - 1])
+    assert torch.allclose(cond_b.guide[0][1, 2], model.tokenizer.encode(both(2 * k, frames[2 * k - 1])[None])[0], atol=1e-5)
+    # neither camera path nor brush (or a model without the input): no guide
     assert _batch(model, samples, p_camera=0.0)[1].guide is None
     assert _batch(_noisy("test"), samples)[1].guide is None
 

@@ -61,7 +61,7 @@ class TrainConfig:
     p_camera: float = 0.5
     p_brush: float = 0.3
     p_reference: float = 0.3  # give every clip of the batch crops of 1-2 of its own objects as identity references (0: off, as before)
-    p_guide: float = 1.0  # guide_input models: of the batches given the camera path, this many also get its warp guide (generate always builds one)
+    p_guide: float = 1.0  # guide_input models: of the batches given the camera path or a brush, this many also get the warp guide (generate always builds one)
     init: str | None = None  # start a fresh run from these weights (e.g. a checkpoint made on another machine)
 
 
@@ -156,8 +156,12 @@ def batch_from_samples(model: A2D, samples: list[Sample], cfg: TrainConfig, rng:
     # drawn last and only when on, so p_reference 0 keeps the random stream (and a run) exactly as before
     if cfg.p_reference > 0 and rng.random() < cfg.p_reference and all(s.crops for s in samples):
         cond.references = reference_latents(model, samples, rng, device)
-    # drawn last and only for guide_input models, so every other run's random stream stays as it was
-    if model.decoder.guide_ch and cond.camera is not None and all(s.instance0 is not None for s in samples) and rng.random() < cfg.p_guide:
+    # drawn last and only for guide_input models, so every other run's random stream stays as it was. A brush
+    # without the camera path gets a guide too (guide-1 gave those none and its brush adherence on an image fell,
+    # 0.75 -> 0.58): it warps with the truth camera, the only path that matches the frames, so the model learns to
+    # move what the guide moves; at generation a brush alone warps with a still camera.
+    controlled = cond.camera is not None or cond.brush is not None
+    if model.decoder.guide_ch and controlled and all(s.instance0 is not None for s in samples) and rng.random() < cfg.p_guide:
         cond.guide = guide_latents(model, samples, frames, cond.brush is not None, any(f == 0 for f, _ in cond.keyframes))
     return lat, cond
 
@@ -397,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=TrainConfig.batch, help="clips per step (per process)")
     p.add_argument("--self-prev", type=float, default=TrainConfig.self_prev, help="fraction of clips whose decoder reads its own one-step sample as the previous chunk (exposure-bias repair)")
     p.add_argument("--decoder-chunks", type=int, default=TrainConfig.decoder_chunks, help="chunks per clip the decoder trains on (first + random); 0 = all (default)")
-    p.add_argument("--p-guide", type=float, default=TrainConfig.p_guide, help="guide_input presets: of the batches given the camera path, the fraction also given its warp guide")
+    p.add_argument("--p-guide", type=float, default=TrainConfig.p_guide, help="guide_input presets: of the batches given the camera path or a brush, the fraction also given the warp guide")
     p.add_argument("--p-reference", type=float, default=TrainConfig.p_reference, help="share of batches trained with 1-2 object crops as reference images (0 = off)")
     p.add_argument("--seconds", type=float, default=1.0, help="training clip length")
     p.add_argument("--size", action="append", default=None, help="aspect bucket WxH (repeatable; default 128x128, 224x128, 128x224)")
