@@ -16,7 +16,14 @@ import pytest
 
 from kino.eval import METRICS, Metric, parse_video, score_clip
 from kino.eval.metrics import gt_camera_motion, passes
-from kino.eval.metrics.camera import classify_motion, gt_camera_class
+from kino.eval.metrics.camera import (
+    classify_motion,
+    focus_blur_correlation,
+    focus_pairs,
+    gt_camera_class,
+    measured_blur,
+    requested_coc,
+)
 from kino.eval.metrics.drift import drift_slope
 from kino.world import ground_truth, render, sample_scene
 from kino.world.scene import Body, CameraKey, CameraSpec, Look, Scene
@@ -220,7 +227,7 @@ def test_registry_is_complete_and_documented():
         "permanence": {"object_permanence", "unexplained_vanish", "count_accuracy"},
         "identity": {"color_fidelity", "area_stability", "shape_consistency"},
         "temporal": {"flicker", "motion_smoothness", "dynamic_degree"},
-        "camera": {"camera_class_accuracy", "camera_motion_error"},
+        "camera": {"camera_class_accuracy", "camera_motion_error", "focus_blur_correlation"},
         "drift": {"drift_color", "drift_area", "drift_permanence", "drift_velocity"},
     }
     mine = set().union(*families.values())
@@ -388,3 +395,61 @@ def test_reference_identity_floors_at_the_truth_and_catches_swaps_recolours_and_
     assert "swaps" in REFERENCE_IDENTITY
     with pytest.raises(KeyError, match="object"):
         reference_identity(second.frames, truth, {"x": {**refs["hero"], "object": 99}})
+
+
+# ------------------------------------------------------------------------------------------- depth of field
+def test_measured_blur_grows_with_the_blur_and_ignores_contrast():
+    disc = np.zeros((64, 64), np.uint8)
+    cv2.circle(disc, (32, 32), 14, 1, -1)
+    reads = []
+    for sigma in (0.5, 1.5, 3.0):
+        for contrast in (200, 60):
+            img = np.full((64, 64, 3), 40.0)
+            img[disc > 0] += contrast
+            img = cv2.GaussianBlur(img, (0, 0), sigma)
+            reads.append(measured_blur(img.astype(np.uint8), disc > 0))
+    assert all(r is not None for r in reads)
+    assert reads[0] < reads[2] < reads[4] and reads[1] < reads[3] < reads[5]  # blurrier reads blurrier
+    assert all(abs(a - b) / a < 0.1 for a, b in zip(reads[::2], reads[1::2], strict=True))  # whatever the contrast
+    assert measured_blur(np.full((64, 64, 3), 90, np.uint8), disc > 0) is None  # nothing to judge by
+
+
+def test_rack_focus_scores_the_truth_and_not_a_sharp_render_of_the_same_shot():
+    from kino.eval.suites import build_suite
+
+    for case in build_suite("controls", seconds=2.0).cases[38:40]:  # controls-rack-002, -003
+        g = case.render()
+        sc = case.scene()
+        pinhole = sc.with_(camera=dataclasses.replace(sc.camera, keys=tuple(dataclasses.replace(k, aperture=0.0) for k in sc.camera.keys)))
+        truth_rho = focus_blur_correlation(parse_video(g.frames, g.truth), g.truth)
+        sharp_rho = focus_blur_correlation(parse_video(render(pinhole, seed=case.seed).frames, g.truth), g.truth)
+        assert truth_rho > 0.6 and sharp_rho < truth_rho - 0.4, (case.id, truth_rho, sharp_rho)
+        coc = requested_coc(g.truth, next(iter(focus_pairs(parse_video(g.frames, g.truth), g.truth))))
+        assert coc.max() - coc.min() > 2.0  # the pull changes the requested blur
+    pinhole_truth = {**g.truth, "camera": [{**c, "aperture": 0.0} for c in g.truth["camera"]]}
+    assert focus_blur_correlation(parse_video(g.frames, pinhole_truth), pinhole_truth) is None  # no lens asked for: nothing to score
+
+
+# ------------------------------------------------------------------------------------------- motion brush, static region
+def test_brush_static_drift_is_zero_on_the_truth_and_measures_what_was_dragged_along():
+    from kino.eval.metrics.brush import _static, static_drift
+    from kino.eval.suites import build_suite
+
+    case = next(c for c in build_suite("controls", seconds=2.0).cases if c.id == "controls-brush-img-001")
+    g = case.render()
+    parsed = parse_video(g.frames, g.truth)
+    rep = static_drift(parsed, g.truth)
+    assert rep[0]["object"] == "background" and len(rep) == 2  # the background, and one ball the brush leaves still
+    diag = math.hypot(g.truth["width"], g.truth["height"])
+    assert _static(parsed, g.truth) < 0.2  # the floor: nothing in the static region moves
+    oid = rep[1]["object"]
+    assert oid not in {r["object"] for r in g.truth["brush"]["regions"]}
+    # a video that drags the still ball 30 px to the right: its drift is 30 px, the background's unchanged
+    dragged = dataclasses.replace(parsed, tracks={**parsed.tracks, oid: parsed.tracks[oid] + np.c_[np.linspace(0, 30, len(parsed.frames)), np.zeros((len(parsed.frames), 3))]})
+    assert static_drift(dragged, g.truth)[1]["moved_px"] == pytest.approx(30.0, abs=0.1)
+    assert _static(dragged, g.truth) == pytest.approx((rep[0]["moved_px"] + 30.0) / 2 / diag * 100, abs=0.05)
+    # a video whose whole background slides 1 px a frame under a still camera: the background term sees it
+    slid = dataclasses.replace(parsed, camera=parsed.camera + np.array([1.0, 0, 0, 0]))
+    assert static_drift(slid, g.truth)[0]["moved_px"] == pytest.approx(len(parsed.frames) - 1, abs=0.2)
+    assert static_drift(slid, g.truth)[1]["moved_px"] == pytest.approx(len(parsed.frames) - 1, abs=0.2)  # and the ball, held still in the image, moved against it
+    assert static_drift(parsed, {**g.truth, "brush": None}) is None

@@ -194,7 +194,7 @@ CONTROLS_24_SHA256 = "f03fad350940f34bc196d48247212077cb8597b896a34e1e9a58c9bd73
 
 def test_reference_cases_are_appended_after_the_unchanged_controls_cases():
     suite = build_suite("controls")
-    old, new, brush = suite.cases[:24], suite.cases[24:30], suite.cases[30:]
+    old, new, brush, rack = suite.cases[:24], suite.cases[24:30], suite.cases[30:36], suite.cases[36:]
     modes = ["i2v", "keyframes", "brush", "camera", "dof", "extend"]
     assert [(c.id, c.seed, c.controls["mode"]) for c in old] == [(f"controls-{i:03d}", 2_020_000_000 + i, modes[i % 6]) for i in range(24)]
     assert hashlib.sha256(json.dumps([c.to_dict() for c in old]).encode()).hexdigest() == CONTROLS_24_SHA256
@@ -204,9 +204,15 @@ def test_reference_cases_are_appended_after_the_unchanged_controls_cases():
     taken = {c.seed for c in old} | {c.seed for c in reference_cases(suite)[:24]} | {c.seed for n in ("standard", "ood", "long") for c in build_suite(n).cases}
     assert taken.isdisjoint(c.seed for c in new) and len({c.seed for c in new}) == 6
     # then Motion Brush painted on a given first frame (the numbered brush cases are text-only)
-    assert [c.id for c in brush] == [f"controls-brush-img-{j:03d}" for j in range(6)] and len(suite.cases) == 36
+    assert [c.id for c in brush] == [f"controls-brush-img-{j:03d}" for j in range(6)]
     assert all(c.controls == {"mode": "brush", "keyframes": [0]} for c in brush)
     assert taken.isdisjoint(c.seed for c in brush) and not {c.seed for c in brush} & {c.seed for c in new} and len({c.seed for c in brush}) == 6
+    # then rack focus: depth of field whose focus is pulled across the clip
+    assert [c.id for c in rack] == [f"controls-rack-{j:03d}" for j in range(4)] and len(suite.cases) == 40
+    assert all(c.controls == {"mode": "dof", "rack": True} for c in rack)
+    assert taken.isdisjoint(c.seed for c in rack) and not {c.seed for c in rack} & {c.seed for c in new + brush} and len({c.seed for c in rack}) == 4
+    keys = rack[0].scene().camera.keys
+    assert len(keys) == 2 and keys[0].aperture == keys[1].aperture > 0 and abs(keys[1].focus - keys[0].focus) >= 6
     g = _tiny("controls", None, seconds=1.0).cases[24].render()  # collide: two tagged subjects
     assert [t for t, _ in g.references] == list(g.truth["references"]) == ["hero", "villain"]
     assert all(img.dtype == np.uint8 and img.shape[0] == img.shape[1] >= 16 for _, img in g.references)

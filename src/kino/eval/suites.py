@@ -9,7 +9,7 @@ The same suite name, seed and options always give the same cases and the same gr
 |---|---|---|
 | `standard` | in-distribution text-to-video (`train` split), 2-4 s | 40 |
 | `ood` | held-out colour-shape pairs and launch speeds (`ood` split), 2-4 s | 40 |
-| `controls` | image-to-video, first+last keyframes, motion brush, camera keys, depth of field, short Extend; then tagged reference images; then motion brush on a given first frame | 24 + 6 + 6 |
+| `controls` | image-to-video, first+last keyframes, motion brush, camera keys, depth of field, short Extend; then tagged reference images; then motion brush on a given first frame; then rack focus | 24 + 6 + 6 + 4 |
 | `long` | Extend a real 4 s clip to 60 s; scored over the continuation and per 4 s window (drift) | 4 |
 
 Seeds start at `EVAL_SEED` (far above the indices `kino world render` and training streams use), one
@@ -54,6 +54,7 @@ _BLOCK = {"standard": 0, "ood": 10_000_000, "controls": 20_000_000, "long": 30_0
 _REFERENCE = 5_000_000  # offset of the reference (real-vs-real) scenes inside a suite's block
 _REFERENCE_IMAGES = 2_500_000  # offset of the controls suite's reference-image cases (clear of both for suite seeds < 25)
 _BRUSH_IMAGES = 3_500_000  # offset of its brush-on-the-first-frame cases (likewise)
+_RACK = 4_500_000  # offset of its rack-focus cases (likewise; + _REFERENCE stays inside the block)
 RATIO_SIZES = {"16:9": (224, 128), "9:16": (128, 224), "1:1": (128, 128)}  # = kino.generate.RATIOS
 CONTROL_MODES = ("i2v", "keyframes", "brush", "camera", "dof", "extend")
 LONG_SOURCE_S, LONG_TOTAL_S, WINDOW_S = 4.0, 60.0, 4.0
@@ -63,6 +64,7 @@ REFERENCE_CASES = (("collide", 2), ("roll", 1), ("topple", 2), ("throw", 1), ("c
 # Motion Brush as creators use it (Runway, MOFA-Video): painted on the first frame they give, appended after the
 # reference cases; the numbered brush cases are text-only, so the painted objects are wherever the model draws them
 BRUSH_IMAGE_CASES = ("roll", "collide", "throw", "roll", "collide", "throw")
+RACK_CASES = 4  # rack focus, appended last: the focus pulled between the subjects' distance and the far field
 REFERENCE_TAGS = ("hero", "villain")  # say nothing about the look: the image is the only place it is given
 REF_ORBIT, REF_DOLLY = (20.0, 35.0), 1.0  # a reference photo's viewpoint: degrees around the subject, metres in
 REF_MIN_VISIBLE, REF_MIN_PIXELS = 0.5, 16  # a subject's crop must show it (kino.world.data's training crops use the same)
@@ -74,6 +76,7 @@ class Case:
     """One request to the generator and the scene it should reproduce.
 
     controls (JSON): {"mode": "t2v" | "i2v" | "keyframes" | "brush" | "camera" | "dof" | "extend" | "references",
+    "rack": true (dof: the focus is pulled across the clip),
     "keyframes": [frame, ...] (negative from the end), "extend_frames": N (source frames given to Extend),
     "subjects": N (references: how many objects get a tagged reference image, at most)}.
     """
@@ -105,6 +108,12 @@ class Case:
         keys = sc.camera.keys
         if mode == "brush":  # the brush is the only motion control: a still camera
             keys = (dataclasses.replace(keys[0], aperture=0.0),)
+        elif self.controls.get("rack"):  # the focus is pulled between the subjects and the far field; the camera keeps its own path
+            dist = float(np.linalg.norm(np.subtract(sc.camera.position, sc.camera.target)))
+            a, b = dist, dist + float(rng.uniform(6.0, 10.0))
+            a, b = (a, b) if rng.random() < 0.5 else (b, a)
+            ap = float(rng.uniform(1.2, 2.0))
+            keys = (dataclasses.replace(keys[0], focus=a, aperture=ap), dataclasses.replace(keys[-1], t=1.0, focus=b, aperture=ap, ease="smooth"))
         elif mode in ("camera", "dof") and len(keys) == 1:  # every camera case moves the camera
             move = ("pan", "tilt", "zoom", "orbit", "dolly", "roll")[int(rng.integers(6))]
             sign = 1 if rng.random() < 0.5 else -1
@@ -213,7 +222,7 @@ class Suite:
 SUITES = {
     "standard": "In-distribution text-to-video: Kino World train-split scenes, 2-4 s, prompt = ground-truth caption.",
     "ood": "Out-of-distribution: held-out colour-shape pairs and launch speeds (ood split), 2-4 s.",
-    "controls": "Controls: image-to-video, first+last keyframes, motion brush, camera keys, depth of field, short Extend, tagged reference images, motion brush on a first frame.",
+    "controls": "Controls: image-to-video, first+last keyframes, motion brush, camera keys, depth of field, short Extend, tagged reference images, motion brush on a first frame, rack focus.",
     "long": "Long horizon: Extend a real 4 s clip to 60 s; scored over the continuation and per 4 s window.",
 }
 DEFAULT_CASES = {"standard": 40, "ood": 40, "controls": 24, "long": 4}
@@ -241,6 +250,8 @@ def build_suite(name: str, seed: int = 0, limit: int | None = None, size: tuple[
         cases += [_reference_case(j, base + j, scenario, k, size, seconds, fps, ratio) for j, (scenario, k) in enumerate(REFERENCE_CASES)]
         base = _base(name, seed) + _BRUSH_IMAGES
         cases += [_brush_image_case(j, base + j, scenario, size, seconds, fps, ratio) for j, scenario in enumerate(BRUSH_IMAGE_CASES)]
+        base = _base(name, seed) + _RACK
+        cases += [_rack_case(j, base + j, size, seconds, fps, ratio) for j in range(RACK_CASES)]
     suite = Suite(name, SUITES[name], tuple(cases), seed, WINDOW_S if name == "long" else None)
     return suite.limited(limit)
 
@@ -290,6 +301,13 @@ def _brush_image_case(j: int, seed: int, scenario: str, size, seconds, fps: int,
     w, h = size or RATIO_SIZES[ratio]
     return Case(id=f"controls-brush-img-{j:03d}", suite="controls", seed=seed, seconds=_even(seconds if seconds is not None else 4.0, fps), fps=fps,
                 ratio=ratio, width=w, height=h, scenario=scenario, controls={"mode": "brush", "keyframes": [0]})
+
+
+def _rack_case(j: int, seed: int, size, seconds, fps: int, ratio: str | None) -> Case:
+    ratio = ratio or ("16:9" if size is None else _nearest_ratio(size))
+    w, h = size or RATIO_SIZES[ratio]
+    return Case(id=f"controls-rack-{j:03d}", suite="controls", seed=seed, seconds=_even(seconds if seconds is not None else 4.0, fps), fps=fps,
+                ratio=ratio, width=w, height=h, controls={"mode": "dof", "rack": True})
 
 
 def _even(seconds: float, fps: int) -> float:

@@ -8,18 +8,23 @@ the parsed displacement of that object's blob over the same frames minus the par
 (sum of the frame-to-frame camera shifts). `brush_adherence` is the share of regions whose generated
 motion points the requested way (cosine > 0.7; an object that is missing or does not move fails);
 `brush_endpoint_error` is the mean distance between generated and requested net displacement, in % of the
-frame diagonal (a missing object counts as not moving). Both are None for clips without a brush.
+frame diagonal (a missing object counts as not moving). `brush_static_drift` is the mean net displacement,
+in % of the diagonal, of the brush's static region: its background (beyond the truth camera's motion) and each
+object it holds that the truth keeps still (background subtracted). Painted motion must not drag the rest of
+the scene along. All are None for clips without a
+brush.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from kino.eval.metrics import Metric, register
+from kino.eval.metrics import Metric, gt_camera_motion, register
 
-__all__ = ["brush_report", "decode_rle", "COSINE_OK"]
+__all__ = ["brush_report", "decode_rle", "static_drift", "COSINE_OK", "STILL_PX"]
 
 COSINE_OK = 0.7
+STILL_PX = 4.0  # kino.world.controls.MOVING_PX: an object whose truth moves less over the clip is still
 
 
 def decode_rle(rle: dict) -> np.ndarray:
@@ -90,6 +95,49 @@ def _endpoint(parsed, truth: dict) -> float | None:
     return float(np.mean([r["endpoint_error_px"] for r in rep]) / diag * 100.0)
 
 
+def static_drift(parsed, truth: dict) -> list[dict] | None:
+    """The background's net motion beyond the truth camera's, then each object in the brush's static region (its
+    frame-0 centre there, painted by no region) that the truth shows on frame 0 and keeps still: its parsed net
+    displacement minus the parsed background motion (px)."""
+    brush = truth.get("brush")
+    if not brush or "static_mask" not in brush:
+        return None
+    static = decode_rle(brush["static_mask"])
+    painted = {r["object"] for r in brush.get("regions", [])}
+    T = min(len(parsed.frames), int(truth["num_frames"]))
+    cam = np.asarray(parsed.camera, dtype=np.float64)
+    # the background (the static region's largest part): its net motion beyond what the truth camera gives it,
+    # as the displacement of its average pixel (zoom and roll move it by |log s| or |angle| x the mean radius)
+    d = cam[: T - 1].sum(0) - gt_camera_motion(truth)[: T - 1].sum(0)
+    xs, ys = np.arange(truth["width"]) + 0.5 - truth["width"] / 2, np.arange(truth["height"]) + 0.5 - truth["height"] / 2
+    rho = float(np.hypot(xs[None, :], ys[:, None]).mean())
+    out = [{"object": "background", "moved": d[:2].round(2).tolist(), "moved_px": float(np.hypot(d[0], d[1]) + rho * (abs(d[2]) + abs(d[3])))}]
+    for o in truth["objects"]:
+        tr_gt = np.asarray(o["track"], dtype=np.float64)[:T]
+        x, y, vis = tr_gt[0]
+        inside = 0 <= int(y) < static.shape[0] and 0 <= int(x) < static.shape[1] and static[int(y), int(x)]
+        seen = np.flatnonzero(tr_gt[:, 2] > 0.05)
+        if o["id"] in painted or not inside or vis < 0.5 or seen.size < 2:
+            continue
+        if np.linalg.norm(tr_gt[seen[-1], :2] - tr_gt[0, :2]) >= STILL_PX:
+            continue  # pushed or knocked by a brushed object: moving is right
+        tr = np.asarray(parsed.tracks.get(o["id"], np.zeros((T, 4))), dtype=np.float64)[: int(seen[-1]) + 1]
+        here = np.flatnonzero(tr[:, 3] > 0.5)
+        if len(here) < 2:
+            continue  # not found: object permanence counts that, not drift
+        a, b = int(here[0]), int(here[-1])
+        moved = tr[b, :2] - tr[a, :2] - cam[a:b, :2].sum(0)
+        out.append({"object": o["id"], "moved": moved.round(2).tolist(), "moved_px": float(np.linalg.norm(moved))})
+    return out
+
+
+def _static(parsed, truth: dict) -> float | None:
+    rep = static_drift(parsed, truth)
+    if rep is None:
+        return None
+    return float(np.mean([r["moved_px"] for r in rep]) / np.hypot(truth["width"], truth["height"]) * 100.0)
+
+
 register(Metric(
     "brush_adherence",
     "Motion brush, direction: share of painted regions whose generated net displacement (object blob minus parsed "
@@ -101,3 +149,11 @@ register(Metric(
     "Motion brush, endpoint: mean distance between generated and requested net displacement of each painted region, "
     "% of the frame diagonal (a missing object counts as not moving). T2V-CompBench motion binding.",
     higher_is_better=False, threshold=5.0, relative_to_floor=False, fn=_endpoint))
+register(Metric(
+    "brush_static_drift",
+    "Motion brush, static region: mean net displacement over the clip, in % of the frame diagonal, of the parts of "
+    "the brush's static region that should stay put: the background (parsed background motion beyond the truth "
+    "camera's, as its average pixel's displacement) and each object there that the truth keeps still (under 4 px; "
+    "blob minus background motion, first to last frame it is found). Objects the brushed ones push are left out "
+    "(they should move); painted motion must not drag the rest of the scene along. Mirrors the static-region check of Motion-I2V and MOFA-Video. Pass: at most 2.",
+    higher_is_better=False, threshold=2.0, relative_to_floor=False, fn=_static))
