@@ -382,3 +382,33 @@ def test_world_stream_is_deterministic_across_workers():
 def test_world_stream_rejects_negative_workers():
     with pytest.raises(ValueError, match="workers"):
         WorldStream(DataSpec(**SMALL), count=1, workers=-1)
+
+
+def test_training_clips_with_depth_of_field_get_a_rack_focus_half_the_time():
+    from kino.world.data import _pull_focus
+    from kino.world.sample import RACK_SHARE
+
+    pulled, kept, plain, seeds = 0, 0, 0, []
+    for seed in range(400):
+        sc = sample_scene(seed, "train", width=64, height=64, fps=8, seconds=1.0)
+        out = _pull_focus(sc, seed)
+        if not any(k.aperture > 0 for k in sc.camera.keys):
+            assert out is sc  # no lens, no pull: the sampler's scene as it was
+            plain += 1
+            continue
+        if out is sc:
+            kept += 1
+            continue
+        pulled += 1
+        seeds.append(seed)
+        a, b = out.camera.keys[0], out.camera.keys[-1]
+        assert len(out.camera.keys) == 2 and a.t == 0 and b.t == 1.0 and 6.0 <= abs(b.focus - a.focus) <= 10.0 and 1.2 <= a.aperture == b.aperture <= 2.0
+        assert (a.pan, a.zoom, a.dolly, b.pan, b.zoom, b.dolly) == (sc.camera.keys[0].pan, sc.camera.keys[0].zoom, sc.camera.keys[0].dolly,
+                                                                      sc.camera.keys[-1].pan, sc.camera.keys[-1].zoom, sc.camera.keys[-1].dolly)  # the path stays
+        assert out.bodies == sc.bodies  # only the lens changes
+    assert plain > pulled + kept > 40 and abs(pulled / (pulled + kept) - RACK_SHARE) < 0.15
+    # make_sample renders the pull: the truth's focus moves across the clip
+    spec = DataSpec(width=64, height=64, fps=8, seconds=1.0)
+    index = seeds[0]  # sample_seed(spec, i) == i for the default base seed
+    focus = [c["focus"] for c in make_sample(index, spec).truth["camera"]]
+    assert abs(focus[-1] - focus[0]) >= 6.0 * 0.9 and focus[len(focus) // 2] not in (focus[0], focus[-1])

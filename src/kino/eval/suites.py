@@ -43,7 +43,7 @@ from kino.eval.metrics.identity import FULL, reference_descriptor
 from kino.world.captions import captions
 from kino.world.controls import motion_brush, reference_crops
 from kino.world.render import render
-from kino.world.sample import sample_scene
+from kino.world.sample import rack_focus, sample_scene
 from kino.world.scene import Body, CameraKey, Scene
 from kino.world.truth import ground_truth, measure_tracks
 
@@ -108,12 +108,8 @@ class Case:
         keys = sc.camera.keys
         if mode == "brush":  # the brush is the only motion control: a still camera
             keys = (dataclasses.replace(keys[0], aperture=0.0),)
-        elif self.controls.get("rack"):  # the focus is pulled between the subjects and the far field; the camera keeps its own path
-            dist = float(np.linalg.norm(np.subtract(sc.camera.position, sc.camera.target)))
-            a, b = dist, dist + float(rng.uniform(6.0, 10.0))
-            a, b = (a, b) if rng.random() < 0.5 else (b, a)
-            ap = float(rng.uniform(1.2, 2.0))
-            keys = (dataclasses.replace(keys[0], focus=a, aperture=ap), dataclasses.replace(keys[-1], t=1.0, focus=b, aperture=ap, ease="smooth"))
+        elif self.controls.get("rack"):  # the focus is pulled between the subjects and the far field
+            keys = rack_focus(sc.camera, rng)
         elif mode in ("camera", "dof") and len(keys) == 1:  # every camera case moves the camera
             move = ("pan", "tilt", "zoom", "orbit", "dolly", "roll")[int(rng.integers(6))]
             sign = 1 if rng.random() < 0.5 else -1

@@ -8,6 +8,7 @@ give ~N cores of frames) and yields in index order, deterministically.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -22,7 +23,7 @@ from kino.world.captions import captions
 from kino.world.controls import reference_crops
 from kino.world.flow import forward_flow
 from kino.world.render import Clip, render
-from kino.world.sample import SPLITS, sample_scene
+from kino.world.sample import RACK_SHARE, SPLITS, rack_focus, sample_scene
 from kino.world.scene import Scene
 from kino.world.truth import ground_truth, measure_tracks
 
@@ -77,6 +78,7 @@ def make_sample(index: int, spec: DataSpec, keep_clip: bool = False) -> Sample:
     w, h = spec.size_of(index)
     seed = sample_seed(spec, index)
     scene = sample_scene(seed, spec.split, width=w, height=h, fps=spec.fps, seconds=spec.seconds)
+    scene = _pull_focus(scene, seed)
     clip = render(scene, seed=seed)
     tracks = measure_tracks(clip)
     truth = ground_truth(clip, captions(clip, tracks))
@@ -85,6 +87,17 @@ def make_sample(index: int, spec: DataSpec, keep_clip: bool = False) -> Sample:
     # references only when each of its clips has one. Cheap: one argmax and one mask per object, no rendering
     crops = [c["image"] for c in reference_crops(clip, tracks, bodies=True) if c["visible"] >= REF_MIN_VISIBLE and c["mask"].sum() >= REF_MIN_PIXELS]
     return Sample(index, clip.frames, truth, clip if keep_clip else None, clip.layers[0].instance.astype(np.int16), crops)
+
+
+def _pull_focus(scene: Scene, seed: int) -> Scene:
+    """Half the clips with depth of field get a rack focus (`kino.world.sample.rack_focus`), drawn from their own
+    random stream: the scene sampler's stream, and so every eval suite's scenes, stay as they were."""
+    if not any(k.aperture > 0 for k in scene.camera.keys):
+        return scene
+    rng = np.random.default_rng([seed, 17])
+    if rng.random() >= RACK_SHARE:
+        return scene
+    return scene.with_(camera=dataclasses.replace(scene.camera, keys=rack_focus(scene.camera, rng)))
 
 
 def _work(args: tuple[int, DataSpec]) -> Sample | None:

@@ -8,6 +8,7 @@ contains at least one of them (its main object has a held-out colour–shape pai
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from kino.world.palette import BACKDROPS, COLORS, FLOORS, LIGHTS, MATERIALS, PATTERNS, SKIN_TONES, STYLES
 from kino.world.scene import Action, Body, CameraKey, CameraSpec, Character, Look, Scene
 
-__all__ = ["sample_scene", "SCENARIOS", "OOD_PAIRS", "TRAIN_SPEED", "OOD_SPEED", "SPLITS", "CAMERA_MOVES"]
+__all__ = ["sample_scene", "rack_focus", "RACK_SHARE", "SCENARIOS", "OOD_PAIRS", "TRAIN_SPEED", "OOD_SPEED", "SPLITS", "CAMERA_MOVES"]
 
 SCENARIOS = ("roll", "collide", "throw", "topple", "occlude", "ledge", "ramp", "walk")
 SCENARIO_WEIGHTS = (0.16, 0.16, 0.14, 0.1, 0.14, 0.09, 0.08, 0.13)
@@ -250,6 +251,22 @@ def _look(pk: _Picker) -> Look:
         light_azimuth=pk.uniform(-80, 80),
         light_elevation=pk.uniform(30, 70),
     )
+
+
+RACK_SHARE = 0.5  # of the training clips with depth of field, the share whose focus is pulled (kino.world.data)
+
+
+def rack_focus(camera: CameraSpec, rng: np.random.Generator) -> tuple[CameraKey, CameraKey]:
+    """The camera's keys with a rack focus: the focus pulled smoothly across the clip between the subjects'
+    distance (where the shot is framed) and 6-10 m behind them, either way, at f/1.2-2.0 (wide open: a pull a
+    viewer sees). The camera keeps its own path (first and last key). Shared by training data and the eval
+    suite's rack-focus cases, so both see the same pulls."""
+    dist = float(np.linalg.norm(np.subtract(camera.position, camera.target)))
+    a, b = dist, dist + float(rng.uniform(6.0, 10.0))
+    a, b = (a, b) if rng.random() < 0.5 else (b, a)
+    ap = float(rng.uniform(1.2, 2.0))
+    first, last = camera.keys[0], camera.keys[-1]
+    return dataclasses.replace(first, focus=a, aperture=ap), dataclasses.replace(last, t=1.0, focus=b, aperture=ap, ease="smooth")
 
 
 def _camera(pk: _Picker, scenario: str) -> CameraSpec:
