@@ -85,6 +85,18 @@ def test_limit_must_be_positive():
         build_suite("nope")
 
 
+def test_cases_picks_ids_by_pattern_in_suite_order(tmp_path, capsys):
+    suite = build_suite("controls")
+    assert [c.id for c in suite.only("controls-rack-*,controls-004").cases] == ["controls-004"] + [f"controls-rack-{j:03d}" for j in range(4)]
+    assert suite.only(None) is suite and suite.only("controls-rack-*").limited(1).cases == suite.cases[36:37]
+    with pytest.raises(ValueError, match="cases: no case of suite 'controls' matches 'rack-\\*'"):
+        suite.only("rack-*")
+    rc = main(["eval", "--suite", "controls", "--truth", "--cases", "controls-rack-00[12]", "--size", "64x64", "--seconds", "1", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0 and [c["id"] for c in json.loads((tmp_path / "report.json").read_text())["cases"]] == ["controls-rack-001", "controls-rack-002"]
+    assert main(["eval", "--truth", "--cases", "nope", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "cases: no case" in capsys.readouterr().err and not (tmp_path / "x").exists()  # refused before any work
+
+
 # ------------------------------------------------------------------------------------------- runs
 def test_truth_run_writes_every_applicable_metric_with_its_floor(truth_run):
     report, out = truth_run

@@ -500,13 +500,15 @@ def _jsonable(x):
 # ------------------------------------------------------------------------------------------- entry point
 def evaluate(suite: Suite | str, source, out_dir: str | os.PathLike, limit: int | None = None, *, steps: int = 4,
              device: str | None = None, flow: bool = True, n_boot: int = N_BOOT, seed: int = 0, quiet: bool = False,
-             html: bool = True, summary: bool = True, without_controls: bool = False, warp_guide: float | None = None) -> dict:
+             html: bool = True, summary: bool = True, without_controls: bool = False, warp_guide: float | None = None,
+             cases: str | None = None) -> dict:
     """Score `source` ("truth", a checkpoint path, a directory of <case_id>.mp4, or a resolved source) on
-    `suite` (a Suite or a suite name); write OUT/report.json and OUT/report.html; print the summary table
+    `suite` (a Suite or a suite name; `cases`: only the ids matching these comma-separated patterns, then
+    `limit`); write OUT/report.json and OUT/report.html; print the summary table
     (unless summary=False; quiet only hides the progress bar); return the report dict."""
     t_start = time.perf_counter()
     suite = build_suite(suite) if isinstance(suite, str) else suite
-    suite = suite.limited(limit)
+    suite = suite.only(cases).limited(limit)
     cases = list(suite.cases)
     if not cases:
         raise ValueError(f"suite: {suite.name!r} has no cases")

@@ -34,6 +34,7 @@ alone, and `--without-controls` (the same words, no images) shows what the image
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import math
 from dataclasses import dataclass, field
 
@@ -213,6 +214,17 @@ class Suite:
         if limit is not None and limit < 1:
             raise ValueError(f"limit: must be >= 1, got {limit}")
         return self if limit is None else dataclasses.replace(self, cases=self.cases[:limit])
+
+    def only(self, patterns: str | None) -> Suite:
+        """The cases whose id matches one of the comma-separated shell patterns (`controls-rack-*,controls-004`),
+        in suite order; None keeps them all."""
+        if patterns is None:
+            return self
+        pats = [p.strip() for p in patterns.split(",") if p.strip()]
+        kept = tuple(c for c in self.cases if any(fnmatch.fnmatchcase(c.id, p) for p in pats))
+        if not kept:
+            raise ValueError(f"cases: no case of suite {self.name!r} matches {patterns!r} (ids look like {self.cases[0].id!r})")
+        return dataclasses.replace(self, cases=kept)
 
 
 SUITES = {
