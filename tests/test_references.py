@@ -89,6 +89,32 @@ def test_batches_get_one_or_two_reference_slots_only_when_every_clip_has_crops(m
     assert cond.references == []
 
 
+def test_tagged_batches_name_the_referenced_subjects_by_tag_as_the_eval_words_them(model, monkeypatch):
+    spec = DataSpec(width=64, height=64, seconds=0.25)
+    samples = [s for s in (make_sample(i, spec) for i in range(12)) if len(s.crops) >= 2][:2]
+    s = samples[0]
+    assert len(s.crop_ids) == len(s.crops) and set(s.tagged) >= {(a,) for a in s.crop_ids}
+    a, b = s.crop_ids[:2]
+    assert s.tagged[(a, b)].count("@hero") >= 1 and "@villain" in s.tagged[(a, b)] and "@" not in s.truth["captions"][0]
+    seen = []
+    encode = text_encoder(model.cfg.backbone.max_text).encode
+    monkeypatch.setattr(type(text_encoder(model.cfg.backbone.max_text)), "encode", lambda self, prompts: (seen.append(list(prompts)), encode(prompts))[1])
+    cfg = TrainConfig(preset="test", p_reference=1.0, p_tag=1.0, p_keyframe=0.0, p_camera=0.0, p_brush=0.0, p_drop_text=0.0)
+    for seed in range(4):
+        _, cond = batch_from_samples(model, samples, cfg, random.Random(seed), "cpu")
+        n = len(cond.references)
+        # every prompt is its clip's caption with the n referenced subjects (slot order: hero, villain) named by tag, as words
+        assert all(p in {prompt_words(c) for k, c in x.tagged.items() if len(k) == n} for p, x in zip(seen[-1], samples, strict=True))
+        assert all("hero" in p and "@" not in p for p in seen[-1]) and (n == 1 or all("villain" in p for p in seen[-1]))
+        for i, (p, x) in enumerate(zip(seen[-1], samples, strict=True)):  # slot j holds the crop of the subject the prompt tags j-th
+            ids = next(k for k, c in x.tagged.items() if len(k) == n and prompt_words(c) == p)
+            for j, oid in enumerate(ids):
+                img = torch.from_numpy(square_image(x.crops[x.crop_ids.index(oid)], REF_SIZE)).permute(2, 0, 1).float().div(127.5).sub(1)
+                assert torch.allclose(cond.references[j][i], model.tokenizer.encode(img[None, None])[0, 0], atol=1e-5)
+    batch_from_samples(model, samples, dataclasses.replace(cfg, p_tag=0.0), random.Random(0), "cpu")
+    assert all(p in x.truth["captions"] for p, x in zip(seen[-1], samples, strict=True))  # off: the plain captions
+
+
 # ------------------------------------------------------------------------------------------- generate
 def test_references_reach_the_model_in_order_and_tags_become_words(model, files, monkeypatch):
     spy = _Spy(model, monkeypatch)

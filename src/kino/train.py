@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from kino.controls import prompt_words
 from kino.guide import guide_from_truth
 from kino.model.a2d import A2D, BRUSH_DIM, REF_SIZE, Conditions, camera_features
 from kino.model.checkpoint import load_checkpoint, save_checkpoint
@@ -61,6 +62,7 @@ class TrainConfig:
     p_camera: float = 0.5
     p_brush: float = 0.3
     p_reference: float = 0.3  # give every clip of the batch crops of 1-2 of its own objects as identity references (0: off, as before)
+    p_tag: float = 0.5  # of the batches given references, this many name those subjects by tag (@hero, @villain) instead of by look
     p_guide: float = 1.0  # guide_input models: of the batches given the camera path or a brush, this many also get the warp guide (generate always builds one)
     init: str | None = None  # start a fresh run from these weights (e.g. a checkpoint made on another machine)
 
@@ -136,13 +138,7 @@ def batch_from_samples(model: A2D, samples: list[Sample], cfg: TrainConfig, rng:
         lat = model.tokenizer.encode(frames)
     b, T = lat.shape[:2]
     prompts = ["" if rng.random() < cfg.p_drop_text else rng.choice(s.truth["captions"]) for s in samples]
-    states, mask = text_encoder(model.cfg.backbone.max_text, device=str(device)).encode([p or "." for p in prompts])
-    for i, p in enumerate(prompts):
-        if not p:
-            mask[i] = False
-            mask[i, 0] = True  # one (zeroed) token keeps attention well defined
-            states[i] = 0
-    cond = Conditions(text=states.to(device), text_mask=mask.to(device))
+    cond = Conditions(text=torch.zeros(0), text_mask=torch.zeros(0, dtype=torch.bool))  # text: encoded last, once the prompts are final
     if rng.random() < cfg.p_camera:
         cond.camera = torch.stack([_camera(s.truth) for s in samples]).to(device)
     if rng.random() < cfg.p_keyframe:  # i2v (frame 0) most often, else any frame, sometimes two
@@ -155,7 +151,11 @@ def batch_from_samples(model: A2D, samples: list[Sample], cfg: TrainConfig, rng:
         cond.brush = torch.stack([brush_grid(s.truth, s.instance0, hp, wp) for s in samples]).to(device)
     # drawn last and only when on, so p_reference 0 keeps the random stream (and a run) exactly as before
     if cfg.p_reference > 0 and rng.random() < cfg.p_reference and all(s.crops for s in samples):
-        cond.references = reference_latents(model, samples, rng, device)
+        cond.references, picked = reference_latents(model, samples, rng, device)
+        # the subjects named by tag instead of by look, as the eval's reference cases (and users) word them: the
+        # look is then in the image alone, which is what teaches the model to read it (drawn only when on)
+        if cfg.p_tag > 0 and rng.random() < cfg.p_tag and all(ids in s.tagged for s, ids in zip(samples, picked, strict=True)):
+            prompts = [p and prompt_words(s.tagged[ids]) for p, s, ids in zip(prompts, samples, picked, strict=True)]
     # drawn last and only for guide_input models, so every other run's random stream stays as it was. A brush
     # without the camera path gets a guide too (guide-1 gave those none and its brush adherence on an image fell,
     # 0.75 -> 0.58): it warps with the truth camera, the only path that matches the frames, so the model learns to
@@ -163,19 +163,33 @@ def batch_from_samples(model: A2D, samples: list[Sample], cfg: TrainConfig, rng:
     controlled = cond.camera is not None or cond.brush is not None
     if model.decoder.guide_ch and controlled and all(s.instance0 is not None for s in samples) and rng.random() < cfg.p_guide:
         cond.guide = guide_latents(model, samples, frames, cond.brush is not None, any(f == 0 for f, _ in cond.keyframes))
+    cond.text, cond.text_mask = _encode_prompts(model, prompts, device)
     return lat, cond
 
 
-def reference_latents(model: A2D, samples: list[Sample], rng: random.Random, device) -> list[torch.Tensor]:
+def _encode_prompts(model: A2D, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """MiniLM token states (B, Lt, D) and mask; an empty prompt (dropped text) is one zeroed token."""
+    states, mask = text_encoder(model.cfg.backbone.max_text, device=str(device)).encode([p or "." for p in prompts])
+    for i, p in enumerate(prompts):
+        if not p:
+            mask[i] = False
+            mask[i, 0] = True  # one (zeroed) token keeps attention well defined
+            states[i] = 0
+    return states.to(device), mask.to(device)
+
+
+def reference_latents(model: A2D, samples: list[Sample], rng: random.Random, device) -> tuple[list[torch.Tensor], list[tuple[int, ...]]]:
     """1-2 reference slots (B, C, h, w): per clip, crops of that many of its objects in random order (so a slot
-    means nothing but "a subject"), squared to REF_SIZE. A batch keeps equal shapes: the slot count is the
-    smallest any clip can fill."""
+    means nothing but "a subject"), squared to REF_SIZE; and per clip the object ids in slot order. A batch
+    keeps equal shapes: the slot count is the smallest any clip can fill."""
     n = min(rng.choice((1, 2)), *(len(s.crops) for s in samples))
-    imgs = np.stack([[square_image(c, REF_SIZE) for c in rng.sample(s.crops, n)] for s in samples])  # (B, n, S, S, 3)
+    picks = [rng.sample(range(len(s.crops)), n) for s in samples]
+    imgs = np.stack([[square_image(s.crops[j], REF_SIZE) for j in js] for s, js in zip(samples, picks, strict=True)])  # (B, n, S, S, 3)
     x = torch.from_numpy(imgs).to(device).permute(0, 1, 4, 2, 3).float().div(127.5).sub(1.0)  # (B, n, 3, S, S)
     with torch.no_grad():
         z = model.tokenizer.encode(x)  # (B, n, C, h, w)
-    return [z[:, i] for i in range(n)]
+    ids = [tuple(s.crop_ids[j] for j in js) if s.crop_ids else () for s, js in zip(samples, picks, strict=True)]
+    return [z[:, i] for i in range(n)], ids
 
 
 def learning_rate(cfg: TrainConfig, step: int, frac: float) -> float:
@@ -401,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=TrainConfig.batch, help="clips per step (per process)")
     p.add_argument("--self-prev", type=float, default=TrainConfig.self_prev, help="fraction of clips whose decoder reads its own one-step sample as the previous chunk (exposure-bias repair)")
     p.add_argument("--decoder-chunks", type=int, default=TrainConfig.decoder_chunks, help="chunks per clip the decoder trains on (first + random); 0 = all (default)")
+    p.add_argument("--p-tag", type=float, default=TrainConfig.p_tag, help="of the batches given reference images, the fraction whose captions name those subjects @hero / @villain instead of by look")
     p.add_argument("--p-guide", type=float, default=TrainConfig.p_guide, help="guide_input presets: of the batches given the camera path or a brush, the fraction also given the warp guide")
     p.add_argument("--p-reference", type=float, default=TrainConfig.p_reference, help="share of batches trained with 1-2 object crops as reference images (0 = off)")
     p.add_argument("--seconds", type=float, default=1.0, help="training clip length")
@@ -415,6 +430,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", default=None, help="start from this checkpoint's weights (fresh optimizer)")
     a = p.parse_args(argv)
     sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in a.size) if a.size else TrainConfig.sizes
-    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, lr_end=a.lr_end, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev, p_reference=a.p_reference, p_guide=a.p_guide)
+    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, lr_end=a.lr_end, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev, p_reference=a.p_reference, p_tag=a.p_tag, p_guide=a.p_guide)
     print(train(cfg, resume=a.resume))
     return 0

@@ -42,7 +42,11 @@ import numpy as np
 
 from kino.eval.metrics.identity import FULL, reference_descriptor
 from kino.world.captions import captions
-from kino.world.controls import motion_brush, reference_crops
+from kino.world.controls import (  # REFERENCE_TAGS say nothing about the look: the image is the only place it is given
+    REFERENCE_TAGS,
+    motion_brush,
+    reference_crops,
+)
 from kino.world.render import render
 from kino.world.sample import rack_focus, sample_scene
 from kino.world.scene import Body, CameraKey, Scene
@@ -66,7 +70,7 @@ REFERENCE_CASES = (("collide", 2), ("roll", 1), ("topple", 2), ("throw", 1), ("c
 # reference cases; the numbered brush cases are text-only, so the painted objects are wherever the model draws them
 BRUSH_IMAGE_CASES = ("roll", "collide", "throw", "roll", "collide", "throw")
 RACK_CASES = 4  # rack focus, appended last: the focus pulled between the subjects' distance and the far field
-REFERENCE_TAGS = ("hero", "villain")  # say nothing about the look: the image is the only place it is given
+
 REF_ORBIT, REF_DOLLY = (20.0, 35.0), 1.0  # a reference photo's viewpoint: degrees around the subject, metres in
 REF_MIN_VISIBLE, REF_MIN_PIXELS = 0.5, 16  # a subject's crop must show it (kino.world.data's training crops use the same)
 REF_SEEN_FRAMES = 4  # ... and the case must show it whole in this many frames, or reference_identity cannot judge it

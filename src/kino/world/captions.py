@@ -19,7 +19,7 @@ from kino.world.render import Clip
 from kino.world.scene import STATIC_KINDS
 from kino.world.truth import measure_tracks, visibility_events
 
-__all__ = ["Fact", "facts", "captions"]
+__all__ = ["named_captions", "Fact", "facts", "captions"]
 
 Tracks = dict[int, dict[str, np.ndarray]]
 
@@ -466,6 +466,13 @@ def _write(fs: list[Fact], mode: str, rng: random.Random | None, names: dict[int
         parts = ([count] if w.chance(0.4) else []) + story + [ex.get("still", ""), ex.get("relation", "")]
         parts += ends if w.chance(0.5) else ends[::-1]
     return " ".join(p[0].upper() + p[1:] + "." for p in parts if p)
+
+
+def named_captions(clip: Clip, tracks: Tracks | None, namings: list[dict[int, str]]) -> list[str]:
+    """The full caption (`captions(...)[0]`) under each naming, reading the clip's facts once: the tagged prompts
+    training pairs with reference images, worded as the eval's reference cases word theirs."""
+    fs = facts(clip, tracks)
+    return [_write(fs, "full", None, names) for names in namings]
 
 
 def captions(clip: Clip, tracks: Tracks | None = None, n: int = 4, names: dict[int, str] | None = None) -> list[str]:

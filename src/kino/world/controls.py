@@ -17,8 +17,9 @@ import numpy as np
 from kino.world.render import Clip
 from kino.world.truth import measure_tracks
 
-__all__ = ["BrushRegion", "MotionBrush", "motion_brush", "camera_control", "keyframes", "reference_crops", "square_image"]
+__all__ = ["REFERENCE_TAGS", "BrushRegion", "MotionBrush", "motion_brush", "camera_control", "keyframes", "reference_crops", "square_image"]
 
+REFERENCE_TAGS = ("hero", "villain")  # the tags of reference slots 1 and 2 in training's tagged captions and the eval's reference cases: they say nothing about the look
 MOVING_PX = 4.0  # net displacement (px over the clip) below which a region is painted static
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from kino.io.video import write_mp4
-from kino.world.captions import captions
-from kino.world.controls import reference_crops
+from kino.world.captions import captions, named_captions
+from kino.world.controls import REFERENCE_TAGS, reference_crops
 from kino.world.flow import forward_flow
 from kino.world.render import Clip, render
 from kino.world.sample import RACK_SHARE, SPLITS, rack_focus, sample_scene
@@ -60,6 +60,8 @@ class Sample:
     clip: Clip | None = None  # kept only when asked (maps need the layers)
     instance0: np.ndarray | None = None  # (H, W) int16 object ids of frame 0 (motion-brush regions)
     crops: list[np.ndarray] = field(default_factory=list)  # (h, w, 3) uint8 reference crops of its well-seen objects
+    crop_ids: list[int] = field(default_factory=list)  # the object id of each crop
+    tagged: dict[tuple[int, ...], str] = field(default_factory=dict)  # (id,) or (id1, id2) -> the caption naming them @hero (, @villain)
 
 
 REF_MIN_VISIBLE = 0.5  # reference crops for training: the object at least half in view ...
@@ -85,8 +87,14 @@ def make_sample(index: int, spec: DataSpec, keep_clip: bool = False) -> Sample:
     truth["index"], truth["seed"] = index, seed
     # every object, not only characters: Kino World has people in walk scenes only, and a batch trains with
     # references only when each of its clips has one. Cheap: one argmax and one mask per object, no rendering
-    crops = [c["image"] for c in reference_crops(clip, tracks, bodies=True) if c["visible"] >= REF_MIN_VISIBLE and c["mask"].sum() >= REF_MIN_PIXELS]
-    return Sample(index, clip.frames, truth, clip if keep_clip else None, clip.layers[0].instance.astype(np.int16), crops)
+    kept = [c for c in reference_crops(clip, tracks, bodies=True) if c["visible"] >= REF_MIN_VISIBLE and c["mask"].sum() >= REF_MIN_PIXELS]
+    ids = [c["object"] for c in kept]
+    # the caption with one or two of them named by tag, as a reference case words its prompt: the look is then
+    # in the image alone, which is what teaches a model to read it (plain captions name every colour)
+    combos = [(a,) for a in ids] + [(a, b) for a in ids for b in ids if a != b]
+    namings = [{o: f"@{t}" for o, t in zip(combo, REFERENCE_TAGS, strict=False)} for combo in combos]
+    tagged = dict(zip(combos, named_captions(clip, tracks, namings), strict=True))
+    return Sample(index, clip.frames, truth, clip if keep_clip else None, clip.layers[0].instance.astype(np.int16), [c["image"] for c in kept], ids, tagged)
 
 
 def _pull_focus(scene: Scene, seed: int) -> Scene:
