@@ -85,6 +85,7 @@ def test_batches_carry_each_chunks_guide_from_the_frames_before_it(samples):
     both = guide_from_truth(s.truth, s.instance0, (64, 64), k, camera=True, brush=True)
     both(k, frames[k - 1])
     assert torch.allclose(cond_b.guide[0][1, 2], model.tokenizer.encode(both(2 * k, frames[2 * k - 1])[None])[0], atol=1e-5)
+    assert not torch.allclose(cond_b.guide[0][1, 2], g[1, 2], atol=1e-3)  # the brushed tracks are in it, not the camera alone
     # neither camera path nor brush (or a model without the input): no guide
     assert _batch(model, samples, p_camera=0.0)[1].guide is None
     assert _batch(_noisy("test"), samples)[1].guide is None

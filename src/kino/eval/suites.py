@@ -42,11 +42,7 @@ import numpy as np
 
 from kino.eval.metrics.identity import FULL, reference_descriptor
 from kino.world.captions import captions
-from kino.world.controls import (  # REFERENCE_TAGS say nothing about the look: the image is the only place it is given
-    REFERENCE_TAGS,
-    motion_brush,
-    reference_crops,
-)
+from kino.world.controls import REFERENCE_TAGS, motion_brush, reference_crops
 from kino.world.render import render
 from kino.world.sample import rack_focus, sample_scene
 from kino.world.scene import Body, CameraKey, Scene

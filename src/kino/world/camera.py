@@ -15,7 +15,7 @@ import numpy as np
 
 from kino.world.scene import CameraKey, Scene
 
-__all__ = ["Camera", "camera_path", "interpolate_key", "ease", "PUPIL"]
+__all__ = ["Camera", "camera_path", "interpolate_key", "ease", "circle_of_confusion", "PUPIL"]
 
 PUPIL = 0.5  # world metres at f/1
 
@@ -48,10 +48,7 @@ class Camera:
 
     def coc(self, depth: np.ndarray | float) -> np.ndarray | float:
         """Thin-lens circle-of-confusion diameter in pixels at camera depth z."""
-        if self.aperture <= 0:
-            return np.zeros_like(depth) if isinstance(depth, np.ndarray) else 0.0
-        inv = 1.0 / np.maximum(depth, 1e-3)
-        return self.focal * (PUPIL / self.aperture) * np.abs(inv - 1.0 / self.focus)
+        return circle_of_confusion(self.focal, self.aperture, self.focus, depth)
 
     def to_dict(self) -> dict:
         """Intrinsics and extrinsics as plain JSON (K, world→camera R and t, lens)."""
@@ -65,6 +62,15 @@ class Camera:
             "focus": round(self.focus, 4),
             "aperture": self.aperture,
         }
+
+
+def circle_of_confusion(focal: float, aperture: float, focus: float, depth: np.ndarray | float) -> np.ndarray | float:
+    """Thin-lens circle-of-confusion diameter in px, f_px * (PUPIL / N) * |1/z - 1/z_focus|, at camera depth z
+    (0 for a pinhole, aperture 0): what the renderer blurs by and what eval asks the blur to follow."""
+    if aperture <= 0:
+        return np.zeros_like(depth) if isinstance(depth, np.ndarray) else 0.0
+    inv = 1.0 / np.maximum(depth, 1e-3)
+    return focal * (PUPIL / aperture) * np.abs(inv - 1.0 / focus)
 
 
 def ease(s: float, kind: str) -> float:

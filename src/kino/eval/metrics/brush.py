@@ -11,8 +11,7 @@ motion points the requested way (cosine > 0.7; an object that is missing or does
 frame diagonal (a missing object counts as not moving). `brush_static_drift` is the mean net displacement,
 in % of the diagonal, of the brush's static region: its background (beyond the truth camera's motion) and each
 object it holds that the truth keeps still (background subtracted). Painted motion must not drag the rest of
-the scene along. All are None for clips without a
-brush.
+the scene along. All are None for clips without a brush.
 """
 
 from __future__ import annotations
@@ -20,11 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 from kino.eval.metrics import Metric, gt_camera_motion, register
+from kino.eval.metrics.camera import mean_radius
+from kino.world.controls import MOVING_PX
 
-__all__ = ["brush_report", "decode_rle", "static_drift", "COSINE_OK", "STILL_PX"]
+__all__ = ["brush_report", "decode_rle", "static_drift", "COSINE_OK"]
 
 COSINE_OK = 0.7
-STILL_PX = 4.0  # kino.world.controls.MOVING_PX: an object whose truth moves less over the clip is still
 
 
 def decode_rle(rle: dict) -> np.ndarray:
@@ -109,8 +109,7 @@ def static_drift(parsed, truth: dict) -> list[dict] | None:
     # the background (the static region's largest part): its net motion beyond what the truth camera gives it,
     # as the displacement of its average pixel (zoom and roll move it by |log s| or |angle| x the mean radius)
     d = cam[: T - 1].sum(0) - gt_camera_motion(truth)[: T - 1].sum(0)
-    xs, ys = np.arange(truth["width"]) + 0.5 - truth["width"] / 2, np.arange(truth["height"]) + 0.5 - truth["height"] / 2
-    rho = float(np.hypot(xs[None, :], ys[:, None]).mean())
+    rho = mean_radius(truth["width"], truth["height"])
     out = [{"object": "background", "moved": d[:2].round(2).tolist(), "moved_px": float(np.hypot(d[0], d[1]) + rho * (abs(d[2]) + abs(d[3])))}]
     for o in truth["objects"]:
         tr_gt = np.asarray(o["track"], dtype=np.float64)[:T]
@@ -119,7 +118,7 @@ def static_drift(parsed, truth: dict) -> list[dict] | None:
         seen = np.flatnonzero(tr_gt[:, 2] > 0.05)
         if o["id"] in painted or not inside or vis < 0.5 or seen.size < 2:
             continue
-        if np.linalg.norm(tr_gt[seen[-1], :2] - tr_gt[0, :2]) >= STILL_PX:
+        if np.linalg.norm(tr_gt[seen[-1], :2] - tr_gt[0, :2]) >= MOVING_PX:  # what the brush itself calls still
             continue  # pushed or knocked by a brushed object: moving is right
         tr = np.asarray(parsed.tracks.get(o["id"], np.zeros((T, 4))), dtype=np.float64)[: int(seen[-1]) + 1]
         here = np.flatnonzero(tr[:, 3] > 0.5)

@@ -14,16 +14,16 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from kino.eval.metrics import GT_SEEN, Metric, gt_camera_motion, register
-from kino.world.camera import PUPIL
+from kino.world.camera import circle_of_confusion
 
 __all__ = ["CLASSES", "classify_motion", "gt_camera_class", "camera_class_accuracy", "camera_motion_error",
-           "requested_coc", "measured_blur", "focus_pairs", "focus_blur_correlation"]
+           "mean_radius", "requested_coc", "measured_blur", "focus_pairs", "focus_blur_correlation"]
 
 CLASSES = ("static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out", "other")
 STILL = 0.05  # the average background pixel moves under 5% of the short side over the clip: a static camera
 
 
-def _mean_radius(width: int, height: int) -> float:
+def mean_radius(width: int, height: int) -> float:
     """Mean distance of a pixel from the image centre."""
     xs = np.arange(width) + 0.5 - width / 2
     ys = np.arange(height) + 0.5 - height / 2
@@ -35,7 +35,7 @@ def classify_motion(camera: np.ndarray, width: int, height: int) -> str:
     if len(camera) == 0:
         return "static"
     dx, dy, ls, rot = np.asarray(camera, np.float64).sum(axis=0)
-    rho = _mean_radius(width, height)  # zoom and roll displace the average pixel by |log s| or |θ| times this
+    rho = mean_radius(width, height)  # zoom and roll displace the average pixel by |log s| or |θ| times this
     size = {"pan": abs(dx), "tilt": abs(dy), "zoom": abs(ls) * rho, "roll": abs(rot) * rho}
     move = max(size, key=size.get)
     if size[move] < STILL * min(width, height):
@@ -131,14 +131,12 @@ FOCUS_MIN_SPREAD = 1.0  # px: its requested blur must vary this much (std of the
 
 def requested_coc(truth: dict, oid: int) -> np.ndarray:
     """(T,) thin-lens circle-of-confusion diameter in px that the truth lens gives object `oid`'s centre:
-    f_px * (PUPIL / N) * |1/z - 1/z_focus| (`kino.world.camera.Camera.coc`); 0 where the aperture is 0."""
+    `kino.world.camera.circle_of_confusion`, the renderer's own; 0 where the aperture is 0."""
     obj = next(o for o in truth["objects"] if o["id"] == oid)
     out = np.zeros(len(truth["camera"]))
     for f, (cam, pos) in enumerate(zip(truth["camera"], obj["position"], strict=True)):
-        if cam["aperture"] <= 0:
-            continue
-        z = max(float((np.asarray(cam["R"]) @ np.asarray(pos) + np.asarray(cam["t"]))[2]), 1e-3)
-        out[f] = cam["focal_px"] * (PUPIL / cam["aperture"]) * abs(1.0 / z - 1.0 / cam["focus"])
+        z = float((np.asarray(cam["R"]) @ np.asarray(pos) + np.asarray(cam["t"]))[2])
+        out[f] = circle_of_confusion(cam["focal_px"], cam["aperture"], cam["focus"], z)
     return out
 
 
@@ -214,8 +212,8 @@ register(Metric(
     "Depth of field and rack focus: for each object whose requested blur changes over the clip (the thin-lens "
     "circle of confusion in px from its depth, the focus distance and the f-number of each frame), the Spearman "
     "rank correlation over the frames the truth shows it whole and the parser finds it between that requested "
-    "blur and the blur measured in the video (sqrt(colour variance / gradient energy) in a box around it: an edge "
-    "blurred by s px reads ~s); mean over objects weighted by frames. Within one object, so size, texture and "
+    "blur and the blur measured in the video (sqrt(colour variance / gradient energy) in a 4 px ring about its "
+    "parsed outline: an edge blurred by s px reads ~s); mean over objects weighted by frames. Within one object, so size, texture and "
     "distance cancel. Clips without an aperture, or where no object's requested blur varies by 1 px (std), are "
     "not scored. Mirrors the requested-vs-measured blur correlation of Generative Photography and CineCtrl. "
     "Pass: at least 0.5 of the floor.",
