@@ -231,6 +231,12 @@ BAD = [
     ("video_to_video", {"video_to_video": np.zeros((0, 64, 64, 3), np.uint8)}),
     ("strength", {"strength": 0.0}),
     ("strength", {"strength": 1.5}),
+    ("guidance", {"guidance": -1.0}),
+    ("guidance", {"guidance": "3"}),
+    ("guidance", {"guidance": 21.0}),
+    ("guidance_chunks", {"guidance_chunks": 0}),
+    ("guidance_chunks", {"guidance_chunks": 1.5}),
+    ("negative_prompt", {"negative_prompt": 3}),
 ]
 
 
@@ -347,6 +353,8 @@ def test_cli_modes(files, tmp_path, capsys, args, shape):
         pytest.param(["generate", "a", "--request", "{dir}/bad.json"], "request", id="unknown-request-field"),
         pytest.param(["extend", "{dir}/nope.mp4"], "extend", id="extend-missing-video"),
         pytest.param(["v2v", "{video}", "--prompt", "x", "--strength", "1.5"], "strength", id="v2v-strength"),
+        pytest.param(["generate", "a", "--guidance", "-2"], "guidance", id="guidance"),
+        pytest.param(["generate", "a", "--guidance", "3", "--guidance-chunks", "-1"], "guidance_chunks", id="guidance-chunks"),
     ],
 )
 def test_cli_bad_input_exits_2_naming_the_field(files, tmp_path, capsys, args, field):

@@ -177,6 +177,7 @@ def test_camera_and_motion_brush_through_extra_body(server):
         "camera": {"preset": {"pan": -4, "zoom": 2}, "keys": [{"t": 0, "focus": 3, "aperture": 2.8}, {"t": 1, "focus": 8, "aperture": 2.8}]},
         "motionBrush": {"regions": [{"mask": "data:image/png;base64," + base64.b64encode(mask.getvalue()).decode(), "vector": [40, 0]}, {"polygon": [[150, 20], [200, 20], [200, 70]], "vector": [0, 0, 0]}]},
         "warpGuide": 0.6,
+        "guidance": 2.0, "guidanceChunks": 0, "negativePromptText": "a blurry smear",
     }
     task = c.text_to_video.create(model="gen4.5", prompt_text="a ball rolls right, the camera pans left", ratio="1280:720", duration=2, seed=4, extra_body=extra)
     body = poll(httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.key}"}), task.id)
@@ -187,6 +188,9 @@ def test_camera_and_motion_brush_through_extra_body(server):
     with pytest.raises(runwayml.BadRequestError) as e:
         c.text_to_video.create(model="gen4.5", prompt_text="x", ratio="1280:720", duration=2, extra_body={"warpGuide": 1.5})
     assert e.value.body["issues"][0]["path"] == ["warpGuide"]
+    with pytest.raises(runwayml.BadRequestError) as e:
+        c.text_to_video.create(model="gen4.5", prompt_text="x", ratio="1280:720", duration=2, extra_body={"guidance": -1})
+    assert e.value.body["issues"][0]["path"] == ["guidance"]
     small = io.BytesIO()
     Image.fromarray(np.zeros((50, 50), np.uint8)).save(small, format="PNG")
     with pytest.raises(runwayml.BadRequestError) as e:

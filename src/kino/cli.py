@@ -89,6 +89,7 @@ def _generate(args: argparse.Namespace) -> int:
         value = getattr(args, name, None)
         if value is not None:
             fields[name] = value
+    fields.update(_guidance_fields(args) or {})
     keys = list(fields.get("keyframes", ()))
     if getattr(args, "image", None):
         keys.append(Keyframe(args.image, 0))
@@ -271,8 +272,27 @@ def _eval(args: argparse.Namespace) -> int:
         if not Path(source).is_file():
             raise ValueError(f"checkpoint: {source!r} does not exist (train one with `kino train`, or pass --videos DIR / --truth)")
     suite = build_suite(args.suite, seed=args.seed, size=args.size, seconds=args.seconds)
-    evaluate(suite, source, args.out or f"out/eval/{args.suite}", limit=args.limit, steps=args.steps, quiet=args.quiet, without_controls=args.without_controls, warp_guide=args.warp_guide, cases=args.cases)
+    evaluate(suite, source, args.out or f"out/eval/{args.suite}", limit=args.limit, steps=args.steps, quiet=args.quiet, without_controls=args.without_controls, warp_guide=args.warp_guide, cases=args.cases,
+             guidance=_guidance_fields(args))
     return 0
+
+
+def _guidance_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale on the prompt (1 = off)")
+    p.add_argument("--guidance-chunks", type=int, default=None, help="guide only the first N chunks (0 = every chunk; default 1: the first, where the scene is drawn)")
+    p.add_argument("--negative-prompt", default=None, help="what the guidance steers away from (default: no prompt)")
+
+
+def _guidance_fields(args: argparse.Namespace) -> dict | None:
+    """GenerateRequest fields from the guidance flags that were given (None if none)."""
+    out = {}
+    if getattr(args, "guidance", None) is not None:
+        out["guidance"] = args.guidance
+    if getattr(args, "guidance_chunks", None) is not None:
+        out["guidance_chunks"] = args.guidance_chunks or None
+    if getattr(args, "negative_prompt", None) is not None:
+        out["negative_prompt"] = args.negative_prompt
+    return out or None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -305,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--static", default=None, help="MASK of regions that must stay still")
         p.add_argument("--warp-guide", type=float, default=None, help="0..1: start each chunk from the last frame warped by the camera/brush motion, noised to this level (default 0.2; 1 = no warped start, the model alone: guide-input models still read the warp)")
         p.add_argument("--reference", action="append", default=None, help="TAG=IMAGE: an identity reference, named @TAG in the prompt; repeatable (up to 4)")
+        _guidance_flags(p)
         p.set_defaults(fn=_generate)
 
     g = sub.add_parser("generate", help="text/image/keyframes-to-video")
@@ -376,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seconds", type=float, default=None, help="clip length instead of the suite's (quick runs)")
     ev.add_argument("--steps", type=int, default=4, help="decoder steps per chunk when generating (default 4)")
     ev.add_argument("--warp-guide", type=float, default=None, help="camera/brush warp-guide level for generation (default: generate's 0.2; 1 = the model alone, which guide-input models give the warp as an input)")
+    _guidance_flags(ev)
     ev.add_argument("--without-controls", action="store_true", help="ablation: generate each case with its keyframes, brush, camera path and reference images left out (compare with the full run)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(fn=_eval)

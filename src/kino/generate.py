@@ -8,6 +8,7 @@ never discovered deep in a KV cache).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = ["Keyframe", "Reference", "GenerateRequest", "RequestError", "generate
 # grid sizes: 160x128 is 5:4, 288x128 is 9:4; every output reports its real size)
 RATIOS = {"16:9": (224, 128), "9:16": (128, 224), "1:1": (128, 128), "4:3": (160, 128), "3:4": (128, 160), "21:9": (288, 128)}
 MAX_SECONDS = 600.0
+MAX_GUIDANCE = 20.0
 
 
 class RequestError(ValueError):
@@ -73,6 +75,11 @@ class GenerateRequest:
     # noised to this level (lower follows the warp more closely; 1 = no warped start: the model alone, which for a
     # checkpoint trained with the guide as an input, `DecoderConfig.guide_input`, still reads the warp)
     warp_guide: float = 0.2
+    # classifier-free guidance on the prompt (1 = off): each guided chunk also runs without the prompt (or with
+    # `negative_prompt`) and extrapolates away from it; only the first `guidance_chunks` new chunks (None: all)
+    guidance: float = 1.0
+    guidance_chunks: int | None = 1
+    negative_prompt: str = ""
     checkpoint: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -157,6 +164,12 @@ def _validate(req: GenerateRequest, chunk: int, max_frames: int) -> tuple[tuple[
         raise RequestError(f"strength: must be in (0, 1], got {req.strength!r}")
     if not isinstance(req.warp_guide, (int, float)) or isinstance(req.warp_guide, bool) or not 0.0 < req.warp_guide <= 1.0:
         raise RequestError(f"warp_guide: must be a number in (0, 1] (1 = off), got {req.warp_guide!r}")
+    if isinstance(req.guidance, bool) or not isinstance(req.guidance, (int, float)) or not 0.0 <= req.guidance <= MAX_GUIDANCE:
+        raise RequestError(f"guidance: must be a number in [0, {MAX_GUIDANCE:g}] (1 = off), got {req.guidance!r}")
+    if req.guidance_chunks is not None and (isinstance(req.guidance_chunks, bool) or not isinstance(req.guidance_chunks, int) or req.guidance_chunks < 1):
+        raise RequestError(f"guidance_chunks: must be a positive integer or None (every chunk), got {req.guidance_chunks!r}")
+    if not isinstance(req.negative_prompt, str):
+        raise RequestError(f"negative_prompt: must be a string, got {type(req.negative_prompt).__name__}")
     if req.extend is not None and req.video_to_video is not None:
         raise RequestError("extend: cannot be combined with video_to_video")
     at = []
@@ -223,11 +236,7 @@ def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, k
         return model.tokenizer.encode(x)
 
     with torch.no_grad():
-        states, mask = text_encoder(model.cfg.backbone.max_text).encode([prompt_words(req.prompt).strip() or "."])
-        if not req.prompt.strip():
-            states.zero_()
-            mask[:, 1:] = False
-        cond = Conditions(text=states.to(dev), text_mask=mask.to(dev))
+        cond = Conditions(*_text(model, req.prompt, dev))
         if "camera" in controls:
             cond.camera = controls["camera"].to(dev)
         if "brush" in controls:
@@ -244,12 +253,26 @@ def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, k
         if v2v is not None:
             reps = -(-frames // len(v2v))
             source = encode(np.concatenate([v2v] * reps)[:frames])
+        # the unconditional branch keeps every control and drops only the words, as training drops them
+        uncond = dataclasses.replace(cond, text=None, text_mask=None) if req.guidance != 1.0 else None
+        if uncond is not None:
+            uncond.text, uncond.text_mask = _text(model, req.negative_prompt, dev)
         lat_hw = (h // model.tokenizer.down, w // model.tokenizer.down)
         warp = WarpGuide((w, h), k, controls.get("views"), controls.get("drags", ()), controls.get("drag_from", 0))
         guide = warp.for_latents(model.tokenizer) if warp else None
-        for z in model.stream(cond, frames // k, lat_hw, steps=req.steps, generator=gen, context=context, source=source, strength=req.strength, guide=guide, guide_level=req.warp_guide):
+        for z in model.stream(cond, frames // k, lat_hw, steps=req.steps, generator=gen, context=context, source=source, strength=req.strength, guide=guide, guide_level=req.warp_guide,
+                              uncond=uncond, guidance=req.guidance, guidance_chunks=req.guidance_chunks):
             x = model.tokenizer.decode(z)[0]  # (chunk, 3, H, W)
             yield x.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _text(model: A2D, prompt: str, dev) -> tuple[torch.Tensor, torch.Tensor]:
+    """MiniLM token states (1, L, D) and mask of a prompt's words; no words: one zeroed token, the dropped text of training."""
+    states, mask = text_encoder(model.cfg.backbone.max_text).encode([prompt_words(prompt).strip() or "."])
+    if not prompt.strip():
+        states.zero_()
+        mask[:, 1:] = False
+    return states.to(dev), mask.to(dev)
 
 
 def generate(req: GenerateRequest, model: A2D | None = None) -> np.ndarray:

@@ -188,7 +188,8 @@ class _Videos(_Truth):
 class _Checkpoint(_Truth):
     kind = "checkpoint"
 
-    def __init__(self, path: Path, steps: int = 4, device: str | None = None, without_controls: bool = False, warp_guide: float | None = None):
+    def __init__(self, path: Path, steps: int = 4, device: str | None = None, without_controls: bool = False, warp_guide: float | None = None,
+                 guidance: dict | None = None):
         super().__init__()
         import torch
 
@@ -201,13 +202,15 @@ class _Checkpoint(_Truth):
         self.path, self.steps, self.without_controls = path, steps, without_controls
         # camera / brush cases get the warp guide as `generate` gives it (its default level unless set; 1 = the model alone)
         self.warp_guide = GenerateRequest.warp_guide if warp_guide is None else warp_guide
+        # classifier-free guidance fields of GenerateRequest (guidance, guidance_chunks), generate's defaults unless set
+        self.guidance = {"guidance": GenerateRequest.guidance, "guidance_chunks": GenerateRequest.guidance_chunks, **(guidance or {})}
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         t = time.perf_counter()
         self.model = load_checkpoint(path, self.device)
         text_encoder(self.model.cfg.backbone.max_text).encode(["warm up"])  # loading MiniLM is a one-off, not per-clip latency
         self.load_s = time.perf_counter() - t
         self.meta = {"config": json.loads(self.model.cfg.to_json()), "meta": getattr(self.model, "meta", {}), "steps": steps, "device": self.device,
-                     "without_controls": without_controls, "warp_guide": self.warp_guide}
+                     "without_controls": without_controls, "warp_guide": self.warp_guide, **self.guidance}
         self.timings: list[dict] = []
         self._warm: set[str] = set()
 
@@ -222,7 +225,7 @@ class _Checkpoint(_Truth):
         seconds = c.seconds
         # without its reference images a case keeps its words: "@hero" becomes "hero", as the text encoder reads it anyway
         prompt = gt.prompt if gt.references and not self.without_controls else prompt_words(gt.prompt)
-        fields: dict = {"prompt": prompt, "fps": c.fps, "ratio": c.ratio, "seed": c.seed, "steps": self.steps}
+        fields: dict = {"prompt": prompt, "fps": c.fps, "ratio": c.ratio, "seed": c.seed, "steps": self.steps, **self.guidance}
         if gt.keyframes and not self.without_controls:
             fields["keyframes"] = tuple(Keyframe(img, f) for f, img in gt.keyframes)
         if gt.references and not self.without_controls:
@@ -329,7 +332,8 @@ def _conditioned(model, camera, brush, guide=None, level: float = 1.0):
         del model.stream
 
 
-def resolve_source(source: str | os.PathLike, steps: int = 4, device: str | None = None, without_controls: bool = False, warp_guide: float | None = None):
+def resolve_source(source: str | os.PathLike, steps: int = 4, device: str | None = None, without_controls: bool = False, warp_guide: float | None = None,
+                   guidance: dict | None = None):
     """"truth", a directory of <case_id>.mp4, or a checkpoint file (optionally generating with controls left out)."""
     p = Path(source)
     if without_controls and not p.is_file():
@@ -338,12 +342,21 @@ def resolve_source(source: str | os.PathLike, steps: int = 4, device: str | None
         raise ValueError("warp_guide: only applies when generating from a checkpoint")
     if warp_guide is not None and not 0 < warp_guide <= 1:
         raise ValueError(f"warp_guide: must be in (0, 1] (1 = the model alone), got {warp_guide!r}")
+    if guidance and not p.is_file():
+        raise ValueError("guidance: only applies when generating from a checkpoint")
+    if guidance:
+        from kino.generate import GenerateRequest, RequestError, _validate
+
+        try:  # the same checks generate makes, before any case runs
+            _validate(GenerateRequest(prompt="x", **guidance), 2, 10**9)
+        except (RequestError, TypeError) as exc:
+            raise ValueError(str(exc)) from None
     if str(source) == "truth":
         return _Truth()
     if p.is_dir():
         return _Videos(p)
     if p.is_file():
-        return _Checkpoint(p, steps, device, without_controls, warp_guide)
+        return _Checkpoint(p, steps, device, without_controls, warp_guide, guidance)
     raise ValueError(f"source: {str(source)!r} is neither a checkpoint file, a directory of videos nor 'truth'")
 
 
@@ -501,7 +514,7 @@ def _jsonable(x):
 def evaluate(suite: Suite | str, source, out_dir: str | os.PathLike, limit: int | None = None, *, steps: int = 4,
              device: str | None = None, flow: bool = True, n_boot: int = N_BOOT, seed: int = 0, quiet: bool = False,
              html: bool = True, summary: bool = True, without_controls: bool = False, warp_guide: float | None = None,
-             cases: str | None = None) -> dict:
+             cases: str | None = None, guidance: dict | None = None) -> dict:
     """Score `source` ("truth", a checkpoint path, a directory of <case_id>.mp4, or a resolved source) on
     `suite` (a Suite or a suite name; `cases`: only the ids matching these comma-separated patterns, then
     `limit`); write OUT/report.json and OUT/report.html; print the summary table
@@ -512,7 +525,7 @@ def evaluate(suite: Suite | str, source, out_dir: str | os.PathLike, limit: int 
     cases = list(suite.cases)
     if not cases:
         raise ValueError(f"suite: {suite.name!r} has no cases")
-    src = source if isinstance(source, _Truth) else resolve_source(source, steps, device, without_controls, warp_guide)
+    src = source if isinstance(source, _Truth) else resolve_source(source, steps, device, without_controls, warp_guide, guidance)
     src.prepare(cases)  # fail before any work: e.g. missing videos
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

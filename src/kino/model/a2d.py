@@ -253,6 +253,9 @@ class A2D(nn.Module):
         strength: float = 0.7,
         guide: Callable[[int, torch.Tensor], torch.Tensor | None] | None = None,
         guide_level: float = 1.0,
+        uncond: Conditions | None = None,
+        guidance: float = 1.0,
+        guidance_chunks: int | None = None,
     ) -> Iterator[torch.Tensor]:
         """Yield latent chunks (B, chunk, C, h, w) one at a time.
 
@@ -262,6 +265,10 @@ class A2D(nn.Module):
             sampled; latents (B, chunk, C, h, w) it returns are the start, noised to `guide_level` (SDEdit), as
             `kino.guide.WarpGuide` does with the requested camera and brush motion. None: start from noise.
             A model with `guide_input` also reads the guide as a decoder input, at every level (1 included).
+        uncond: the same conditions without the prompt (text dropped, as training drops it) or with a negative
+            one; with guidance != 1 a second KV cache runs it and the decoder is guided (classifier-free) on the
+            first `guidance_chunks` new chunks (None: all). Later chunks read the guided ones as context, so
+            guiding only the first chunk, where the scene is drawn from nothing, costs one extra chunk.
         """
         cfgb = self.cfg.backbone
         b = cond.text.shape[0]
@@ -277,6 +284,13 @@ class A2D(nn.Module):
         cam = cond.camera
         n_ctx = 0 if context is None else context.shape[1] // k
         total = n_ctx + num_chunks
+        # guided chunks end here; the unconditional cache runs until then
+        g_end = n_ctx + (num_chunks if guidance_chunks is None else guidance_chunks) if uncond is not None and guidance != 1.0 else 0
+        ucache = None
+        if g_end > 0:
+            ucache = self.backbone.empty_cache(b, dev, uncond.text.dtype)
+            uprefix, uprel, upad = self._prefix(uncond, hp, wp)
+            self.backbone.step(uprefix, torch.full_like(uprel, PREFIX), uprel, ucache, valid=upad)
 
         def cam_of(j: int) -> torch.Tensor | None:  # camera of chunk j (0-based over the whole video)
             if cam is None:
@@ -294,6 +308,12 @@ class A2D(nn.Module):
             ids = torch.full((s,), j, device=dev)
             out = self.backbone.step(block, ids, ids, cache)  # conditions chunk j
             cache.trim(j, cfgb.window, 0)
+            ucond = None
+            if ucache is not None:
+                uout = self.backbone.step(block, ids, ids, ucache)
+                ucache.trim(j, cfgb.window, 0)
+                ucond = self._decoder_cond(uout, hp, wp) if j >= n_ctx else None
+                ucache = ucache if j + 1 < g_end else None
             if j < n_ctx:
                 x = context[:, j * k : (j + 1) * k]
             else:
@@ -310,7 +330,7 @@ class A2D(nn.Module):
                 elif g is not None and guide_level < 1.0:
                     noise, start = torch.lerp(g, noise, guide_level), guide_level
                 side = self.decoder.prev_input(prev, noise)
-                x = self.decoder.sample(cmap, cvec, (b, k * c, h, w), steps, known=known, known_mask=mask, noise=noise, start=start, prev=side, guide=self.decoder.guide_input(g, noise))
+                x = self.decoder.sample(cmap, cvec, (b, k * c, h, w), steps, known=known, known_mask=mask, noise=noise, start=start, prev=side, guide=self.decoder.guide_input(g, noise), uncond=ucond, scale=guidance)
                 x = x.reshape(b, k, c, h, w)
                 yield x
             last = x

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kino.model.config import DecoderConfig
-from kino.model.sampling import sample_shortcut, timesteps
+from kino.model.sampling import guided, sample_shortcut, timesteps
 
 __all__ = ["Decoder", "timestep_embedding"]
 
@@ -187,12 +187,25 @@ class Decoder(nn.Module):
         return ((pred - target) * w).pow(2).mean()
 
     @torch.no_grad()
-    def sample(self, cmap: torch.Tensor, cvec: torch.Tensor, shape: tuple[int, ...], steps: int, generator: torch.Generator | None = None, known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None, noise: torch.Tensor | None = None, start: float = 1.0, prev: torch.Tensor | None = None, guide: torch.Tensor | None = None) -> torch.Tensor:
-        """Sample a chunk (B, K, h, w) in `steps` shortcut steps from time `start` (< 1: SDEdit from a noised source)."""
+    def sample(self, cmap: torch.Tensor, cvec: torch.Tensor, shape: tuple[int, ...], steps: int, generator: torch.Generator | None = None, known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None, noise: torch.Tensor | None = None, start: float = 1.0, prev: torch.Tensor | None = None, guide: torch.Tensor | None = None, uncond: tuple[torch.Tensor, torch.Tensor] | None = None, scale: float = 1.0) -> torch.Tensor:
+        """Sample a chunk (B, K, h, w) in `steps` shortcut steps from time `start` (< 1: SDEdit from a noised source).
+
+        uncond: the backbone's (cmap, cvec) for the same chunk without the prompt (or with a negative one);
+        with it, classifier-free guidance at `scale` (`sampling.guided`): both passes run as one batch.
+        """
         if noise is None:
             noise = torch.randn(shape, generator=generator, device=cmap.device, dtype=torch.float32)
 
         def denoise(x, t, d):
             return self(x, t, d, cmap, cvec, prev, guide).float()
 
+        if uncond is not None and scale != 1.0:
+            two = lambda z: None if z is None else torch.cat([z, z])  # noqa: E731
+            cm2, cv2, prev2, guide2 = torch.cat([cmap, uncond[0]]), torch.cat([cvec, uncond[1]]), two(prev), two(guide)
+
+            def pair(x, t, d):  # (conditional, unconditional) x0 predictions from one batched forward
+                both = self(torch.cat([x, x]), t.repeat(2), d.repeat(2), cm2, cv2, prev2, guide2).float()
+                return both.chunk(2)
+
+            denoise = guided(pair, scale)
         return sample_shortcut(denoise, noise, timesteps(steps, self.cfg.time_shift, start), known, known_mask)

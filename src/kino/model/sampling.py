@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["timesteps", "euler_step", "sample_shortcut"]
+__all__ = ["timesteps", "euler_step", "guided", "sample_shortcut"]
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -29,6 +29,18 @@ def euler_step(x: torch.Tensor, x0_hat: torch.Tensor, t: float, t_next: float) -
     """One Euler step of the flow ODE from t to t_next, with velocity v = (x - x0_hat) / t."""
     v = (x - x0_hat) / max(t, 1e-6)
     return x + (t_next - t) * v
+
+
+def guided(pair: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]], scale: float) -> Denoiser:
+    """Classifier-free guidance (Ho & Salimans, arXiv 2207.12598) as a denoiser: `pair` returns the conditional and
+    unconditional x0 predictions; the guided one extrapolates from the second through the first by `scale`
+    (1 = the conditional alone). In x0 form it equals guiding the velocity, since v = (x - x0) / t is affine in x0."""
+
+    def denoise(x: torch.Tensor, t: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        cond, uncond = pair(x, t, d)
+        return uncond + scale * (cond - uncond)
+
+    return denoise
 
 
 def sample_shortcut(

@@ -78,6 +78,9 @@ class _Common(_Body):
     motionBrush: dict | None = None  # Kino extension: {regions: [{mask URI | polygon, vector, speed, ambient}], staticMask URI}
     references: list[KinoReference] | None = None  # Kino extension: identity images, named @tag in promptText
     warpGuide: float | None = Field(default=None, gt=0.0, le=1.0)  # Kino extension: camera/brush warp-guide level (1 = off)
+    guidance: float | None = Field(default=None, ge=0.0, le=20.0)  # Kino extension: classifier-free guidance scale (1 = off)
+    guidanceChunks: int | None = Field(default=None, ge=0, le=10_000)  # Kino extension: guide the first N chunks (0 = all)
+    negativePromptText: str | None = Field(default=None, max_length=1000)  # Kino extension: what guidance steers away from
 
 
 class TextToVideo(_Common):
@@ -234,6 +237,12 @@ def normalise(body: _Common, kind: str, cfg: ServerConfig, fetch: Fetcher, input
         req["motion_brush"] = brush
     if body.warpGuide is not None:
         req["warp_guide"] = body.warpGuide
+    if body.guidance is not None:
+        req["guidance"] = body.guidance
+    if body.guidanceChunks is not None:
+        req["guidance_chunks"] = body.guidanceChunks
+    if body.negativePromptText is not None:
+        req["negative_prompt"] = body.negativePromptText
     req["seconds"] = frames / fps
     meta = {"frames": frames, "fps": fps, "ratio": kratio, "requestedRatio": ratio, "size": NATIVE_SIZES[kratio], "model": m.name}
     if m.alias_of:

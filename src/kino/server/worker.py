@@ -45,6 +45,9 @@ def build_request(req: dict, steps: int):
         video_to_video=req.get("video_to_video"),
         strength=float(req.get("strength", 0.7)),
         warp_guide=float(req.get("warp_guide", GenerateRequest.warp_guide)),
+        guidance=float(req.get("guidance", GenerateRequest.guidance)),
+        guidance_chunks=req["guidance_chunks"] or None if "guidance_chunks" in req else GenerateRequest.guidance_chunks,
+        negative_prompt=req.get("negative_prompt", ""),
     )
 
 
