@@ -55,6 +55,8 @@ def test_init_widens_the_input_conv_with_zeros_so_the_guided_model_starts_as_its
     # a previous-chunk input is as wide as a guide input, but means something else; other widths do not fit at all
     with pytest.raises(ValueError, match="init: .* does not fit preset: decoder side inputs prev_chunk=True"):
         load_init(A2D(preset("test-guide")), str(save_checkpoint(_noisy("test-prev"), tmp_path / "prev.safetensors")))
+    with pytest.raises(ValueError, match="init: .* does not fit preset: decoder side inputs .* guide_input=True there"):
+        load_init(A2D(preset("test-prev")), str(save_checkpoint(guided, tmp_path / "guided.safetensors")))
     with pytest.raises(ValueError, match="init: .* does not fit preset: .* is .* there"):
         load_init(A2D(preset("test-guide")), str(save_checkpoint(A2D(preset("tiny")), tmp_path / "tiny.safetensors")))
 
@@ -131,3 +133,21 @@ def test_generate_gives_a_guided_model_the_warp_at_level_one_and_a_plain_model_n
     assert generate(req, model=_noisy("test").eval()).shape == (8, 128, 128, 3) and calls == []
     generate(req, model=_noisy("test-guide").eval())
     assert calls == [2, 4, 6]  # every chunk after the first (text-to-video: nothing to warp before it)
+
+
+def test_init_adds_the_previous_chunk_between_the_chunk_and_the_guide(tmp_path, samples):
+    """tiny-guide → tiny-guide-prev: the previous-chunk block is inserted in the middle of the input conv's channels;
+    the chunk's and the guide's weights move to their new places, so the grown model computes what the checkpoint did."""
+    from dataclasses import replace
+
+    guided = _noisy("test-guide")
+    both = A2D(replace(preset("test-guide"), decoder=replace(preset("test-guide").decoder, prev_chunk=True)))
+    load_init(both, str(save_checkpoint(guided, tmp_path / "g.safetensors")))
+    w, g = both.decoder.inp.weight, guided.decoder.inp.weight
+    k, p = both.decoder.in_ch, both.decoder.prev_ch
+    assert torch.equal(w[:, :k], g[:, :k]) and not w[:, k : k + p].any() and torch.equal(w[:, k + p :], g[:, k:])
+    lat, cond = _batch(both, samples)
+    torch.manual_seed(1)
+    grown = both.loss(lat, cond, torch.zeros(2))
+    torch.manual_seed(1)
+    assert torch.allclose(grown, guided.loss(lat, cond, torch.zeros(2)))  # the previous chunk changes nothing yet

@@ -205,29 +205,42 @@ def learning_rate(cfg: TrainConfig, step: int, frac: float) -> float:
 
 
 def load_init(model: A2D, path: str) -> dict:
-    """Load a checkpoint's weights into `model`, whose input convolutions may read more channels than the
-    checkpoint's (a preset that adds a side input, e.g. `tiny` → `tiny-guide`): the new input channels start at
-    zero, so the model starts as the checkpoint did (the zero-initialised extra input channels of Stable
-    Diffusion's inpainting model and InstructPix2Pix, arXiv 2211.09800). Returns the checkpoint's meta."""
+    """Load a checkpoint's weights into `model`, whose decoder may read more side inputs than the checkpoint's
+    (a preset that adds one, e.g. `tiny` → `tiny-guide` → `tiny-guide-prev`): each input the checkpoint had keeps
+    its weights at its place in the new layout, and the new inputs' channels start at zero, so the model starts as
+    the checkpoint did (the zero-initialised extra input channels of Stable Diffusion's inpainting model and
+    InstructPix2Pix, arXiv 2211.09800). Returns the checkpoint's meta."""
     src = load_checkpoint(path)
-    have, want = src.cfg.decoder, model.cfg.decoder
-    if have.prev_chunk != want.prev_chunk or (have.guide_input and not want.guide_input):
-        # same widths, different meaning: a previous-chunk input must not become a guide input, or the reverse
-        raise ValueError(f"init: {path} does not fit preset: decoder side inputs prev_chunk={have.prev_chunk}, guide_input={have.guide_input} there, prev_chunk={want.prev_chunk}, guide_input={want.guide_input} here")
+    have, want = src.decoder, model.decoder
+    lost = [n for n in ("prev", "guide") if getattr(have, f"{n}_ch") and not getattr(want, f"{n}_ch")]
+    if lost:  # a side input cannot be dropped (nor silently become the other: they are equally wide)
+        raise ValueError(f"init: {path} does not fit preset: decoder side inputs prev_chunk={have.cfg.prev_chunk}, guide_input={have.cfg.guide_input} there, "
+                         f"prev_chunk={want.cfg.prev_chunk}, guide_input={want.cfg.guide_input} here")
     sd = src.state_dict()
     own = model.state_dict()
     for name, t in sd.items():
         o = own.get(name)
         if o is None or o.shape == t.shape:
             continue
-        if t.dim() == 4 and o.dim() == 4 and t.shape[0] == o.shape[0] and t.shape[2:] == o.shape[2:] and t.shape[1] < o.shape[1]:
-            wide = torch.zeros_like(o)
-            wide[:, : t.shape[1]] = t
+        if name == "decoder.inp.weight" and t.shape[0] == o.shape[0] and t.shape[2:] == o.shape[2:] and have.in_ch == want.in_ch:
+            wide = torch.zeros_like(o)  # input channels: [noisy chunk | previous chunk | guide], each block where present
+            for a, b, width in _input_blocks(have, want):
+                wide[:, b : b + width] = t[:, a : a + width]
             sd[name] = wide
         else:
             raise ValueError(f"init: {path} does not fit preset: {name} is {tuple(t.shape)} there, {tuple(o.shape)} here")
     model.load_state_dict(sd)
     return src.meta
+
+
+def _input_blocks(have, want) -> list[tuple[int, int, int]]:
+    """(offset in the checkpoint's input conv, offset in the model's, width) of each input block both decoders read."""
+    out, a, b = [(0, 0, have.in_ch)], have.in_ch, want.in_ch
+    for ha, wa in ((have.prev_ch, want.prev_ch), (have.guide_ch, want.guide_ch)):
+        if ha:
+            out.append((a, b, ha))
+        a, b = a + ha, b + wa
+    return out
 
 
 def _batches(stream, batch: int):

@@ -99,6 +99,13 @@ PRESETS: dict[str, ModelConfig] = {
         backbone=BackboneConfig(patch=8),
         decoder=DecoderConfig(channels=(48, 96, 128, 128), guide_input=True),
     ),
+    # tiny-guide + the previous-chunk input (grown from a tiny-guide checkpoint with `kino train --init`: the new
+    # channels start at zero), at tiny's context noise so the backbone's context is written as it was trained
+    "tiny-guide-prev": ModelConfig(
+        tokenizer=TokenizerConfig(kind="pixel", down=4),
+        backbone=BackboneConfig(patch=8),
+        decoder=DecoderConfig(channels=(48, 96, 128, 128), guide_input=True, prev_chunk=True),
+    ),
     # GPU presets: same code, wider and deeper
     "small": ModelConfig(backbone=BackboneConfig(width=512, depth=12, heads=8), decoder=DecoderConfig(channels=(128, 256, 256), blocks=2)),
     "base": ModelConfig(
