@@ -26,9 +26,9 @@ def _model() -> tuple[A2D, str]:
     return A2D(preset("tiny")).eval(), "tiny preset, random weights (no default checkpoint yet)"
 
 
-def _generate(model: A2D, seconds: float, steps: int = 4) -> tuple[float, float, int]:
+def _generate(model: A2D, seconds: float, steps: int = 4, **guidance) -> tuple[float, float, int]:
     """(time to first chunk, total wall, frames) for a 16:9 clip."""
-    req = GenerateRequest(prompt="a red ball rolls to the right and hits a blue box", seconds=seconds, ratio="16:9", steps=steps)
+    req = GenerateRequest(prompt="a red ball rolls to the right and hits a blue box", seconds=seconds, ratio="16:9", steps=steps, **guidance)
     t0 = time.perf_counter()
     first, frames = None, 0
     for chunk in stream(req, model):
@@ -71,6 +71,9 @@ def bench_model() -> list[tuple[str, float, str]]:
         ("  frames per second", n / wall, "frames/s"),
         ("  peak RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MB (target <= 2048)"),
     ]
+    for chunks, what in ((1, "first chunk"), (None, "every chunk")):  # classifier-free guidance's extra cost
+        first_g, wall_g, _ = _generate(model, 4.0, guidance=2.5, guidance_chunks=chunks)
+        rows.append((f"  with guidance on the {what}: wall", wall_g, f"s ({wall_g / wall:.2f}x; first chunk {first_g:.2f} s)"))
     with FlopCounterMode(display=False) as fc:
         _, _, n1 = _generate(model, 1.0)
     rows.append(("  FLOPs per frame", fc.get_total_flops() / n1 / 1e9, "GFLOP"))
