@@ -167,3 +167,5 @@ def test_the_studio_slider_starts_at_the_python_default():
     html = (studio / "index.html").read_text()
     slider = float(re.search(r'id="warp-guide"[^>]*value="([0-9.]+)"', html).group(1))
     assert store == slider == GenerateRequest.warp_guide
+    guidance = float(re.search(r"guidance: ([0-9.]+)", (studio / "js" / "store.js").read_text()).group(1))
+    assert guidance == float(re.search(r'id="guidance"[^>]*value="([0-9.]+)"', html).group(1)) == GenerateRequest.guidance

@@ -279,6 +279,8 @@ def test_paint_direct_generate_watch_library_delete(page, server, tmp_path, monk
 
     page.locator("#warp-guide").fill("0.5")  # leave the model more room than the default (0.2)
     expect(page.locator("#warp-guide-out")).to_have_text("0.50")
+    page.locator("#guidance").fill("2.5")  # classifier-free guidance on the first chunk
+    expect(page.locator("#guidance-out")).to_have_text("2.5")
 
     # ---- generate → watch: chunks stream in and play while the task runs, then the final video plays
     monkeypatch.setattr(kino.generate, "stream", slowed(kino.generate.stream, 0.35))  # the in-process server's worker
@@ -308,6 +310,7 @@ def test_paint_direct_generate_watch_library_delete(page, server, tmp_path, monk
     req = sent["request"]
     assert req["camera"]["preset"] == {"pan": 3, "zoom": 2, "dolly": 2.5} and [k["focus"] for k in req["camera"]["keys"]] == [2.5, 9]
     assert req["warpGuide"] == 0.5
+    assert req["guidance"] == 2.5
     assert [k["frame"] for k in req["keyframes"]] == [21, 28] and req["promptImage"][0]["uri"].startswith("runway://uploads/")
     region = req["motionBrush"]["regions"][0]
     assert region["vector"][0] == dx and region["vector"][2] == pytest.approx(0.5) and region["mask"].startswith("[data URI omitted: image/png")
@@ -336,6 +339,7 @@ def test_paint_direct_generate_watch_library_delete(page, server, tmp_path, monk
     assert page.input_value("#promptText").startswith("A cyan metal ball")
     assert page.input_value("#seed") == "7"
     assert page.input_value("#preset-pan") == "3" and page.input_value("#key-0-focus") == "2.5"
+    assert page.input_value("#guidance") == "2.5"
     expect(page.locator("#brush-summary")).to_contain_text("1 region")  # the masks come back from this tab's copy
 
     # v2v from a library result: its output is copied into an upload (the server refuses loopback URLs)

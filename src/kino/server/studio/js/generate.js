@@ -48,6 +48,10 @@ export function init() {
     state.shot.warpGuide = Number($("#warp-guide").value);
     $("#warp-guide-out").value = state.shot.warpGuide.toFixed(2);
   });
+  $("#guidance").addEventListener("input", () => {
+    state.shot.guidance = Number($("#guidance").value);
+    $("#guidance-out").value = state.shot.guidance.toFixed(1);
+  });
   $("#strength").addEventListener("input", () => {
     state.shot.strength = Number($("#strength").value);
     $("#strength-out").value = state.shot.strength.toFixed(2);
@@ -448,6 +452,7 @@ export function buildRequest() {
     if (mb) body.motionBrush = mb;
   }
   if (body.camera || body.motionBrush) body.warpGuide = s.warpGuide;
+  if (s.guidance !== 1) body.guidance = s.guidance;
   const refs = references.toRequest(aliases);
   if (refs) body.references = refs;
   return { endpoint, body, aliases };
@@ -517,6 +522,7 @@ export function reopen(task) {
   if (references.load(body.references)) omitted.push("reference images");
   if (kind === "video_to_video") state.shot.strength = body.strength ?? 0.7;
   if (body.warpGuide != null) state.shot.warpGuide = body.warpGuide;
+  state.shot.guidance = body.guidance ?? 1;
   const src = body.videoUri || (body.extend && body.extend.videoUri);
   setSource(src && !src.startsWith(DATA_OMITTED) ? { uri: src, preview: state.previews.get(src) || null, label: `Source of ${task.id.slice(0, 8)}: ${src.slice(0, 40)}` } : null);
   $("#promptText").value = state.shot.prompt;
@@ -526,6 +532,8 @@ export function reopen(task) {
   $("#strength-out").value = Number(state.shot.strength).toFixed(2);
   $("#warp-guide").value = state.shot.warpGuide;
   $("#warp-guide-out").value = Number(state.shot.warpGuide).toFixed(2);
+  $("#guidance").value = state.shot.guidance;
+  $("#guidance-out").value = Number(state.shot.guidance).toFixed(1);
   setUse("useCamera", !!body.camera || state.shot.useCamera);
   camera.load(body.camera || null);
   const lost = brush.load(body.motionBrush || null);

@@ -48,6 +48,7 @@ export const state = {
     source: null, // {uri, preview, label}
     strength: 0.7,
     warpGuide: 0.2, // = kino.generate.GenerateRequest.warp_guide
+    guidance: 1, // = kino.generate.GenerateRequest.guidance (off)
     useBrush: true,
     useCamera: true,
   },
