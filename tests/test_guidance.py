@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 from kino.cli import main
@@ -31,8 +32,13 @@ def _conds() -> tuple[Conditions, Conditions]:
     return cond, dataclasses.replace(cond, text=torch.zeros(1, 1, 384), text_mask=mask)
 
 
-def _run(m: A2D, cond: Conditions, **kw) -> torch.Tensor:
-    return torch.cat(list(m.stream(cond, 4, (8, 8), steps=2, generator=torch.Generator().manual_seed(5), **kw)), 1)
+def _run(m: A2D, cond: Conditions, n: int = 4, **kw) -> torch.Tensor:
+    return torch.cat(list(m.stream(cond, n, (8, 8), steps=2, generator=torch.Generator().manual_seed(5), **kw)), 1)
+
+
+def _still(j: int, last: torch.Tensor) -> torch.Tensor:
+    """A warp guide for tests: the newest frame held still over the chunk (B, 2, C, h, w)."""
+    return last[:, -1:].expand(-1, 2, -1, -1, -1) * 0.9
 
 
 def test_guided_denoiser_extrapolates_by_hand():
@@ -44,14 +50,32 @@ def test_guided_denoiser_extrapolates_by_hand():
     torch.testing.assert_close(guided(lambda x, t, d: (c, u), 1.0)(x, None, None), c)
 
 
-def test_scale_zero_is_the_unconditional_generation_through_the_second_cache():
+@pytest.mark.parametrize("name", ["test", "test-prev", "test-guide"])
+def test_scale_zero_is_the_unconditional_generation_through_the_second_cache(name):
+    torch.manual_seed(0)
+    m = A2D(preset(name)).eval()
+    with torch.no_grad():
+        for p in m.parameters():  # zero-initialised layers would hide a side input the second branch got wrong
+            p.add_(torch.randn_like(p) * 0.05)
+    cond, uncond = _conds()
+    kw = {"guide": _still} if name == "test-guide" else {}
+    # 7 chunks: past the test preset's 3-chunk window, so both caches are trimmed
+    plain_u = _run(m, uncond, 7, **kw)
+    # guidance 0 on every chunk: each chunk is the unconditional prediction, so the whole rollout, including the
+    # unconditional cache fed with the chunks it made and the side inputs doubled for the pair, must be the
+    # unconditional model's own rollout
+    torch.testing.assert_close(_run(m, cond, 7, uncond=uncond, guidance=0.0, guidance_chunks=None, **kw), plain_u, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(_run(m, cond, 7, **kw), plain_u, atol=1e-3)  # the prompt does matter in this model
+    torch.testing.assert_close(_run(m, cond, 7, uncond=cond, guidance=4.0, guidance_chunks=None, **kw), _run(m, cond, 7, **kw), atol=1e-4, rtol=1e-4)
+
+
+def test_extend_guides_the_new_chunks_after_both_caches_read_the_context():
     m = _model()
     cond, uncond = _conds()
-    plain_u = _run(m, uncond)
-    # guidance 0 on every chunk: each chunk is the unconditional prediction, so the whole rollout, including the
-    # unconditional cache fed with the chunks it made, must be the unconditional model's own rollout
-    torch.testing.assert_close(_run(m, cond, uncond=uncond, guidance=0.0, guidance_chunks=None), plain_u, atol=1e-4, rtol=1e-4)
-    assert not torch.allclose(_run(m, cond), plain_u, atol=1e-3)  # the prompt does matter in this model
+    ctx = torch.randn(1, 4, 4, 8, 8, generator=torch.Generator().manual_seed(9))  # two chunks of real latents
+    # n=2 new chunks after 2 context chunks (the camera covers all 8 frames)
+    got = _run(m, cond, 2, context=ctx, uncond=uncond, guidance=0.0, guidance_chunks=None)
+    torch.testing.assert_close(got, _run(m, uncond, 2, context=ctx), atol=1e-4, rtol=1e-4)
 
 
 def test_same_branches_change_nothing_and_scale_one_skips_the_second_pass():
@@ -106,3 +130,17 @@ def test_the_api_fields_reach_the_request():
     assert (plain.guidance, plain.guidance_chunks, plain.negative_prompt) == (GenerateRequest.guidance, GenerateRequest.guidance_chunks, "")
     req = build_request({**stored, "guidance": 2.5, "guidance_chunks": 0, "negative_prompt": "blur"}, 4)
     assert (req.guidance, req.guidance_chunks, req.negative_prompt) == (2.5, None, "blur")  # 0 = every chunk
+
+
+def test_the_api_maps_its_fields_and_checks_the_negative_prompt(tmp_path):
+    from kino.server.config import DEFAULT_MODELS, ServerConfig
+    from kino.server.requests import ApiIssue, TextToVideo, normalise
+
+    body = {"model": "kino-tiny", "promptText": "a red ball", "ratio": "16:9", "duration": 2}
+    _, req, _ = normalise(TextToVideo(**body, guidance=2.5, guidanceChunks=0, negativePromptText="blur"), "text_to_video", ServerConfig(models=DEFAULT_MODELS), None, tmp_path)
+    assert (req["guidance"], req["guidance_chunks"], req["negative_prompt"]) == (2.5, 0, "blur")
+    _, plain, _ = normalise(TextToVideo(**body), "text_to_video", ServerConfig(models=DEFAULT_MODELS), None, tmp_path)
+    assert not {"guidance", "guidance_chunks", "negative_prompt"} & set(plain)  # generate's defaults apply
+    with pytest.raises(ApiIssue) as e:
+        normalise(TextToVideo(**body, negativePromptText="x\ud800"), "text_to_video", ServerConfig(models=DEFAULT_MODELS), None, tmp_path)
+    assert e.value.issue["path"] == ["negativePromptText"]

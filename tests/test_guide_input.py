@@ -151,3 +151,16 @@ def test_init_adds_the_previous_chunk_between_the_chunk_and_the_guide(tmp_path, 
     grown = both.loss(lat, cond, torch.zeros(2))
     torch.manual_seed(1)
     assert torch.allclose(grown, guided.loss(lat, cond, torch.zeros(2)))  # the previous chunk changes nothing yet
+
+
+def test_init_keeps_the_previous_chunk_and_adds_the_guide_after_it(tmp_path):
+    from dataclasses import replace
+
+    prev = _noisy("test-prev")
+    both = A2D(replace(preset("test-guide"), decoder=replace(preset("test-guide").decoder, prev_chunk=True, context_noise=0.1)))
+    load_init(both, str(save_checkpoint(prev, tmp_path / "p.safetensors")))
+    w, p = both.decoder.inp.weight, prev.decoder.inp.weight
+    assert torch.equal(w[:, : p.shape[1]], p) and not w[:, p.shape[1] :].any()
+    # the context is written at the checkpoint's noise level or not at all: that level is not a weight
+    with pytest.raises(ValueError, match="decoder.context_noise is 0.1 there, 0.05 here"):
+        load_init(A2D(replace(preset("test-guide"), decoder=replace(preset("test-guide").decoder, prev_chunk=True))), str(tmp_path / "p.safetensors"))

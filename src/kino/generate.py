@@ -254,7 +254,9 @@ def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, k
             reps = -(-frames // len(v2v))
             source = encode(np.concatenate([v2v] * reps)[:frames])
         # the unconditional branch keeps every control and drops only the words, as training drops them
-        uncond = dataclasses.replace(cond, text=None, text_mask=None) if req.guidance != 1.0 else None
+        # nothing to guide by when both branches read the same words (e.g. an i2v request without a prompt)
+        same = prompt_words(req.prompt).strip() == prompt_words(req.negative_prompt).strip()
+        uncond = dataclasses.replace(cond, text=None, text_mask=None) if req.guidance != 1.0 and not same else None
         if uncond is not None:
             uncond.text, uncond.text_mask = _text(model, req.negative_prompt, dev)
         lat_hw = (h // model.tokenizer.down, w // model.tokenizer.down)

@@ -216,6 +216,8 @@ def load_init(model: A2D, path: str) -> dict:
     if lost:  # a side input cannot be dropped (nor silently become the other: they are equally wide)
         raise ValueError(f"init: {path} does not fit preset: decoder side inputs prev_chunk={have.cfg.prev_chunk}, guide_input={have.cfg.guide_input} there, "
                          f"prev_chunk={want.cfg.prev_chunk}, guide_input={want.cfg.guide_input} here")
+    if have.cfg.context_noise != want.cfg.context_noise:  # the level the context is written at is not a weight
+        raise ValueError(f"init: {path} does not fit preset: decoder.context_noise is {have.cfg.context_noise} there, {want.cfg.context_noise} here")
     sd = src.state_dict()
     own = model.state_dict()
     for name, t in sd.items():

@@ -317,10 +317,11 @@ def _conditioned(model, camera, brush, guide=None, level: float = 1.0):
 
     def stream(cond, *args, **kw):
         dev = cond.text.device
-        if camera is not None:
-            cond.camera = camera.to(dev)
-        if brush is not None:
-            cond.brush = brush.to(dev)
+        for c in (cond, kw.get("uncond")):  # guidance's branch without the prompt keeps every control too
+            if c is not None and camera is not None:
+                c.camera = camera.to(dev)
+            if c is not None and brush is not None:
+                c.brush = brush.to(dev)
         if guide is not None:
             kw.update(guide=guide, guide_level=level)
         return orig(cond, *args, **kw)

@@ -267,8 +267,9 @@ class A2D(nn.Module):
             A model with `guide_input` also reads the guide as a decoder input, at every level (1 included).
         uncond: the same conditions without the prompt (text dropped, as training drops it) or with a negative
             one; with guidance != 1 a second KV cache runs it and the decoder is guided (classifier-free) on the
-            first `guidance_chunks` new chunks (None: all). Later chunks read the guided ones as context, so
-            guiding only the first chunk, where the scene is drawn from nothing, costs one extra chunk.
+            first `guidance_chunks` new chunks (None: all; 0: none). Later chunks read the guided ones as context,
+            so guiding only the first chunk, where the scene is drawn from nothing, costs one extra chunk (with
+            `context`, the second cache also reads the context once).
         """
         cfgb = self.cfg.backbone
         b = cond.text.shape[0]
@@ -285,7 +286,8 @@ class A2D(nn.Module):
         n_ctx = 0 if context is None else context.shape[1] // k
         total = n_ctx + num_chunks
         # guided chunks end here; the unconditional cache runs until then
-        g_end = n_ctx + (num_chunks if guidance_chunks is None else guidance_chunks) if uncond is not None and guidance != 1.0 else 0
+        guided = uncond is not None and guidance != 1.0 and (guidance_chunks is None or guidance_chunks > 0)
+        g_end = n_ctx + (num_chunks if guidance_chunks is None else guidance_chunks) if guided else 0
         ucache = None
         if g_end > 0:
             ucache = self.backbone.empty_cache(b, dev, uncond.text.dtype)

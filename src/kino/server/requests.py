@@ -80,7 +80,7 @@ class _Common(_Body):
     warpGuide: float | None = Field(default=None, gt=0.0, le=1.0)  # Kino extension: camera/brush warp-guide level (1 = off)
     guidance: float | None = Field(default=None, ge=0.0, le=20.0)  # Kino extension: classifier-free guidance scale (1 = off)
     guidanceChunks: int | None = Field(default=None, ge=0, le=10_000)  # Kino extension: guide the first N chunks (0 = all)
-    negativePromptText: str | None = Field(default=None, max_length=1000)  # Kino extension: what guidance steers away from
+    negativePromptText: str | None = None  # Kino extension: what guidance steers away from (checked as promptText is)
 
 
 class TextToVideo(_Common):
@@ -145,12 +145,13 @@ def normalise(body: _Common, kind: str, cfg: ServerConfig, fetch: Fetcher, input
     prompt = body.promptText or ""
     if kind == "text_to_video" and not prompt.strip():
         raise ApiIssue(["promptText"], "promptText must be a non-empty string")
-    try:
-        units = _utf16(prompt)
-    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800" escape or CESU-8 bytes) is not text
-        raise ApiIssue(["promptText"], "promptText must be valid Unicode text (it contains a lone UTF-16 surrogate)") from None
-    if units > cfg.limits.prompt_units:
-        raise ApiIssue(["promptText"], f"promptText is longer than {cfg.limits.prompt_units} UTF-16 code units")
+    for name, text in (("promptText", prompt), ("negativePromptText", body.negativePromptText or "")):
+        try:
+            units = _utf16(text)
+        except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800" escape or CESU-8 bytes) is not text
+            raise ApiIssue([name], f"{name} must be valid Unicode text (it contains a lone UTF-16 surrogate)") from None
+        if units > cfg.limits.prompt_units:
+            raise ApiIssue([name], f"{name} is longer than {cfg.limits.prompt_units} UTF-16 code units")
     refs = body.references or []
     try:  # tags, count and the prompt's @tags, before any media is fetched
         check_references([Reference(r.tag, r.uri) for r in refs], prompt, "references", "promptText")

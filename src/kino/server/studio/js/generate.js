@@ -522,7 +522,12 @@ export function reopen(task) {
   if (references.load(body.references)) omitted.push("reference images");
   if (kind === "video_to_video") state.shot.strength = body.strength ?? 0.7;
   if (body.warpGuide != null) state.shot.warpGuide = body.warpGuide;
-  state.shot.guidance = body.guidance ?? 1;
+  // the slider's range and step (the API takes 0..20): anything else is reported as not kept, like the other fields
+  state.shot.guidance = Math.min(8, Math.max(1, Math.round((body.guidance ?? 1) * 2) / 2));
+  const unsupported = []; // API fields the Studio has no control for
+  if (body.guidance != null && body.guidance !== state.shot.guidance) unsupported.push(`guidance ${body.guidance} (now ${state.shot.guidance})`);
+  if (body.guidanceChunks != null) unsupported.push("guidanceChunks");
+  if (body.negativePromptText) unsupported.push("negativePromptText");
   const src = body.videoUri || (body.extend && body.extend.videoUri);
   setSource(src && !src.startsWith(DATA_OMITTED) ? { uri: src, preview: state.previews.get(src) || null, label: `Source of ${task.id.slice(0, 8)}: ${src.slice(0, 40)}` } : null);
   $("#promptText").value = state.shot.prompt;
@@ -544,5 +549,8 @@ export function reopen(task) {
   promptCount();
   bus.emit("first-frame");
   bus.emit("goto", "generate");
-  toast(omitted.length ? `Request re-opened. Not kept by the server: ${omitted.join(", ")} — add them again.` : "Request re-opened: tweak it and generate again.");
+  const notes = [];
+  if (omitted.length) notes.push(`Not kept by the server: ${omitted.join(", ")} — add them again.`);
+  if (unsupported.length) notes.push(`Not settable here: ${unsupported.join(", ")}.`);
+  toast(notes.length ? `Request re-opened. ${notes.join(" ")}` : "Request re-opened: tweak it and generate again.");
 }
