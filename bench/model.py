@@ -72,9 +72,9 @@ def bench_model() -> list[tuple[str, float, str]]:
         ("  peak RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MB (target <= 2048)"),
     ]
     _generate(model, 0.25, guidance=2.5)  # warm-up of the two-branch (batch 2) decoder
-    for chunks, where in ((1, "first chunk"), (None, "every chunk")):  # classifier-free guidance's extra cost
+    for chunks, where in ((1, "the first chunk"), (None, "every chunk")):  # classifier-free guidance's extra cost
         first_g, wall_g, _ = _generate(model, 4.0, guidance=2.5, guidance_chunks=chunks)
-        rows.append((f"  with guidance on the {where}: wall", wall_g, f"s ({wall_g / wall:.2f}x; first chunk {first_g:.2f} s)"))
+        rows.append((f"  with guidance on {where}: wall", wall_g, f"s ({wall_g / wall:.2f}x; first chunk {first_g:.2f} s)"))
     rows.append(("  peak RSS, guided runs included", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MB"))
     with FlopCounterMode(display=False) as fc:
         _, _, n1 = _generate(model, 1.0)
