@@ -78,12 +78,17 @@ def test_extend_guides_the_new_chunks_after_both_caches_read_the_context():
     torch.testing.assert_close(got, _run(m, uncond, 2, context=ctx), atol=1e-4, rtol=1e-4)
 
 
-def test_same_branches_change_nothing_and_scale_one_skips_the_second_pass():
+def test_same_branches_change_nothing_and_scale_one_skips_the_second_pass(monkeypatch):
     m = _model()
     cond, uncond = _conds()
     plain = _run(m, cond)
     torch.testing.assert_close(_run(m, cond, uncond=cond, guidance=4.0, guidance_chunks=None), plain, atol=1e-4, rtol=1e-4)
+    batches: list[int] = []
+    forward = m.decoder.forward
+    monkeypatch.setattr(m.decoder, "forward", lambda x, *a, **k: batches.append(x.shape[0]) or forward(x, *a, **k))
     assert torch.equal(_run(m, cond, uncond=uncond, guidance=1.0), plain)
+    assert batches == [1] * 8  # 4 chunks x 2 steps, never the batched pair
+    monkeypatch.undo()
     guided_all = _run(m, cond, uncond=uncond, guidance=4.0, guidance_chunks=None)
     assert not torch.allclose(guided_all, plain, atol=1e-3)
 

@@ -270,10 +270,8 @@ def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, k
 
 def _text(model: A2D, prompt: str, dev) -> tuple[torch.Tensor, torch.Tensor]:
     """MiniLM token states (1, L, D) and mask of a prompt's words; no words: one zeroed token, the dropped text of training."""
-    states, mask = text_encoder(model.cfg.backbone.max_text).encode([prompt_words(prompt).strip() or "."])
-    if not prompt.strip():
-        states.zero_()
-        mask[:, 1:] = False
+    words = (prompt_words(prompt).strip() or ".") if prompt.strip() else ""  # "": no text, as training drops it
+    states, mask = text_encoder(model.cfg.backbone.max_text).encode_or_drop([words])
     return states.to(dev), mask.to(dev)
 
 

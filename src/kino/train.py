@@ -169,12 +169,7 @@ def batch_from_samples(model: A2D, samples: list[Sample], cfg: TrainConfig, rng:
 
 def _encode_prompts(model: A2D, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
     """MiniLM token states (B, Lt, D) and mask; an empty prompt (dropped text) is one zeroed token."""
-    states, mask = text_encoder(model.cfg.backbone.max_text, device=str(device)).encode([p or "." for p in prompts])
-    for i, p in enumerate(prompts):
-        if not p:
-            mask[i] = False
-            mask[i, 0] = True  # one (zeroed) token keeps attention well defined
-            states[i] = 0
+    states, mask = text_encoder(model.cfg.backbone.max_text, device=str(device)).encode_or_drop(prompts)
     return states.to(device), mask.to(device)
 
 

@@ -63,6 +63,18 @@ class TextEncoder:
         return states, mask
 
 
+    def encode_or_drop(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """As `encode`, but an empty prompt is *no text*: one zeroed token (the only one its mask keeps, so
+        attention stays defined). Training drops captions this way and generation's unguided branch reads the same."""
+        states, mask = self.encode([p or "." for p in prompts])
+        for i, p in enumerate(prompts):
+            if not p:
+                states[i] = 0
+                mask[i] = False
+                mask[i, 0] = True
+        return states, mask
+
+
 @functools.cache
 def text_encoder(max_tokens: int = 32, device: str = "cpu") -> TextEncoder:
     """The process-wide encoder per device (loading takes ~5 s; do it once)."""
