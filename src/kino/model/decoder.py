@@ -146,11 +146,13 @@ class Decoder(nn.Module):
         return self.out(F.silu(self.out_norm(h)))  # (B, K, h, w)
 
     # ------------------------------------------------------------------------------------ diffusion
-    def loss(self, x0: torch.Tensor, cmap: torch.Tensor, cvec: torch.Tensor, prev: torch.Tensor | None = None, shortcut_frac: float = 0.25, guide: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(self, x0: torch.Tensor, cmap: torch.Tensor, cvec: torch.Tensor, prev: torch.Tensor | None = None, shortcut_frac: float = 0.25, guide: torch.Tensor | None = None, weight: torch.Tensor | None = None) -> torch.Tensor:
         """Flow-matching loss on x0 (B, K, h, w) plus shortcut self-consistency on a fraction of the batch.
 
         prev: the decoder side input from `prev_input` (B, K+1, h, w), or None without `prev_chunk`.
         guide: the side input from `guide_input` (B, K+1, h, w), or None (no guide, or no `guide_input`).
+        weight: per-element weights of the squared error, broadcastable to (B, K, h, w) (e.g. heavier on object
+        pixels, `kino.train.pixel_weights`); None = uniform. The caller keeps their mean near 1.
         """
         b = x0.shape[0]
         dev = x0.device
@@ -184,7 +186,8 @@ class Decoder(nn.Module):
         pred = self(xt, t, d, cmap, cvec, prev, guide)
         # velocity-space error: x-error / t, with t clamped so near-clean samples don't dominate
         w = 1.0 / t.clamp_min(0.05)[:, None, None, None]
-        return ((pred - target) * w).pow(2).mean()
+        err = ((pred - target) * w).pow(2)
+        return (err * weight).mean() if weight is not None else err.mean()
 
     @torch.no_grad()
     def sample(self, cmap: torch.Tensor, cvec: torch.Tensor, shape: tuple[int, ...], steps: int, generator: torch.Generator | None = None, known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None, noise: torch.Tensor | None = None, start: float = 1.0, prev: torch.Tensor | None = None, guide: torch.Tensor | None = None, uncond: tuple[torch.Tensor, torch.Tensor] | None = None, scale: float = 1.0) -> torch.Tensor:

@@ -62,6 +62,7 @@ class Sample:
     crops: list[np.ndarray] = field(default_factory=list)  # (h, w, 3) uint8 reference crops of its well-seen objects
     crop_ids: list[int] = field(default_factory=list)  # the object id of each crop
     tagged: dict[tuple[int, ...], str] = field(default_factory=dict)  # (id,) or (id1, id2) -> the caption naming them @hero (, @villain)
+    objects: np.ndarray | None = None  # (T, H, W) bool: pixels showing any object (the object-weighted loss)
 
 
 REF_MIN_VISIBLE = 0.5  # reference crops for training: the object at least half in view ...
@@ -94,7 +95,7 @@ def make_sample(index: int, spec: DataSpec, keep_clip: bool = False) -> Sample:
     combos = [(a,) for a in ids] + [(a, b) for a in ids for b in ids if a != b]
     namings = [{o: f"@{t}" for o, t in zip(combo, REFERENCE_TAGS, strict=False)} for combo in combos]
     tagged = dict(zip(combos, named_captions(clip, tracks, namings), strict=True))
-    return Sample(index, clip.frames, truth, clip if keep_clip else None, clip.layers[0].instance.astype(np.int16), [c["image"] for c in kept], ids, tagged)
+    return Sample(index, clip.frames, truth, clip if keep_clip else None, clip.layers[0].instance.astype(np.int16), [c["image"] for c in kept], ids, tagged, clip.instances > 0)
 
 
 def _pull_focus(scene: Scene, seed: int) -> Scene:
