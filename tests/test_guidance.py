@@ -50,7 +50,7 @@ def test_guided_denoiser_extrapolates_by_hand():
     torch.testing.assert_close(guided(lambda x, t, d: (c, u), 1.0)(x, None, None), c)
 
 
-@pytest.mark.parametrize("name", ["test", "test-prev", "test-guide"])
+@pytest.mark.parametrize("name", ["test", "test-prev", "test-guide", "test-text"])
 def test_scale_zero_is_the_unconditional_generation_through_the_second_cache(name):
     torch.manual_seed(0)
     m = A2D(preset(name)).eval()

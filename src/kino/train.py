@@ -225,7 +225,8 @@ def learning_rate(cfg: TrainConfig, step: int, frac: float) -> float:
 def load_init(model: A2D, path: str) -> dict:
     """Load a checkpoint's weights into `model`, whose decoder may read more side inputs than the checkpoint's
     (a preset that adds one, e.g. `tiny` → `tiny-guide` → `tiny-guide-prev`): each input the checkpoint had keeps
-    its weights at its place in the new layout, and the new inputs' channels start at zero, so the model starts as
+    its weights at its place in the new layout, and the new inputs' channels start at zero (as does a new
+    `text_vec` map, `tiny-guide-prev` → `tiny-guide-prev-text`), so the model starts as
     the checkpoint did (the zero-initialised extra input channels of Stable Diffusion's inpainting model and
     InstructPix2Pix, arXiv 2211.09800). Returns the checkpoint's meta."""
     src = load_checkpoint(path)
@@ -234,6 +235,8 @@ def load_init(model: A2D, path: str) -> dict:
     if lost:  # a side input cannot be dropped (nor silently become the other: they are equally wide)
         raise ValueError(f"init: {path} does not fit preset: decoder side inputs prev_chunk={have.cfg.prev_chunk}, guide_input={have.cfg.guide_input} there, "
                          f"prev_chunk={want.cfg.prev_chunk}, guide_input={want.cfg.guide_input} here")
+    if src.text_pool is not None and model.text_pool is None:
+        raise ValueError(f"init: {path} does not fit preset: decoder.text_vec=True there, False here")
     if have.cfg.context_noise != want.cfg.context_noise:  # the level the context is written at is not a weight
         raise ValueError(f"init: {path} does not fit preset: decoder.context_noise is {have.cfg.context_noise} there, {want.cfg.context_noise} here")
     sd = src.state_dict()
@@ -249,6 +252,8 @@ def load_init(model: A2D, path: str) -> dict:
             sd[name] = wide
         else:
             raise ValueError(f"init: {path} does not fit preset: {name} is {tuple(t.shape)} there, {tuple(o.shape)} here")
+    if model.text_pool is not None and src.text_pool is None:  # a new prompt path (`text_vec`) starts at its zero init
+        sd.update({f"text_pool.{k}": v for k, v in model.text_pool.state_dict().items()})
     model.load_state_dict(sd)
     return src.meta
 

@@ -96,6 +96,11 @@ class A2D(nn.Module):
         for lin in (self.camera_in, self.next_camera_in):  # zero-init: controls start as no-ops (ControlNet)
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
+        # the prompt straight into the decoder's vector (DecoderConfig.text_vec), zero-init: starts as without it
+        self.text_pool = nn.Linear(cfg.text_dim, d) if cfg.decoder.text_vec else None
+        if self.text_pool is not None:
+            nn.init.zeros_(self.text_pool.weight)
+            nn.init.zeros_(self.text_pool.bias)
         self.type_emb = nn.Embedding(len(TYPES), d)
         self.frame_emb = nn.Embedding(cfg.chunk, d)
         self.level_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
@@ -194,13 +199,14 @@ class A2D(nn.Module):
         if decoder_chunks is not None and decoder_chunks < n:
             pick = torch.cat([pick[:1], 1 + torch.randperm(n - 1, device=x.device)[: decoder_chunks - 1]])
         m = len(pick)
-        cmap, cvec = self._decoder_cond(out.reshape(b, n, s, -1)[:, pick].reshape(b * m, s, -1), hp, wp)
+        tvec = self._text_vec(cond)  # (B, D) or None
+        cmap, cvec = self._decoder_cond(out.reshape(b, n, s, -1)[:, pick].reshape(b * m, s, -1), hp, wp, None if tvec is None else tvec.repeat_interleave(m, 0))
         prev = None
         if self.decoder.prev_ch:  # chunk i's decoder reads chunk i-1 as written to the context (noised); chunk 0 none
             flat = noisy.reshape(b, n, k * c, h, w)
             prev = self._side_inputs(flat, pick.tolist())
             if self_prev > 0 and (pick > 0).any():
-                prev = self._own_prev(prev, flat, out.reshape(b, n, s, -1), pick, context_level, self_prev, hp, wp)
+                prev = self._own_prev(prev, flat, out.reshape(b, n, s, -1), pick, context_level, self_prev, hp, wp, tvec)
             prev = prev.reshape(b * m, -1, h, w)  # (B*m, k*C+1, h, w)
         side = None
         if self.decoder.guide_ch:
@@ -219,13 +225,13 @@ class A2D(nn.Module):
         return torch.stack([self.decoder.prev_input(flat[:, i - 1] if i > 0 else None, flat[:, 0]) for i in chunks], 1)
 
     @torch.no_grad()
-    def _own_prev(self, prev: torch.Tensor, flat: torch.Tensor, out: torch.Tensor, pick: torch.Tensor, level: torch.Tensor, frac: float, hp: int, wp: int) -> torch.Tensor:
+    def _own_prev(self, prev: torch.Tensor, flat: torch.Tensor, out: torch.Tensor, pick: torch.Tensor, level: torch.Tensor, frac: float, hp: int, wp: int, tvec: torch.Tensor | None = None) -> torch.Tensor:
         """Replace prev (B, m, k*C+1, h, w) of picked chunks i > 0, for a `frac` of the clips, by the decoder's
         one-step sample of chunk i-1 (from the backbone state and the real chunk i-2), noised to the context level."""
         b = flat.shape[0]
         later = [(j, i) for j, i in enumerate(pick.tolist()) if i > 0]
         src = torch.tensor([i - 1 for _, i in later], device=flat.device)  # the chunks to sample
-        cm, cv = self._decoder_cond(out[:, src].reshape(b * len(later), out.shape[2], -1), hp, wp)
+        cm, cv = self._decoder_cond(out[:, src].reshape(b * len(later), out.shape[2], -1), hp, wp, None if tvec is None else tvec.repeat_interleave(len(later), 0))
         side = self._side_inputs(flat, src.tolist())
         noise = torch.randn(b * len(later), *flat.shape[2:], device=flat.device)
         ones = torch.ones(noise.shape[0], device=flat.device)
@@ -238,11 +244,22 @@ class A2D(nn.Module):
             prev[use, j, :-1] = own[use, q].to(prev.dtype)
         return prev
 
-    def _decoder_cond(self, out: torch.Tensor, hp: int, wp: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Backbone block outputs (M, chunk*S, D) → map (M, chunk*D, hp, wp) and pooled vector (M, D)."""
+    def _text_vec(self, cond: Conditions) -> torch.Tensor | None:
+        """The prompt's masked-mean MiniLM states mapped to the decoder's vector (B, D); None without `text_vec`.
+        A dropped prompt (one zeroed token, as training drops it) gives the map's bias alone."""
+        if self.text_pool is None:
+            return None
+        m = cond.text_mask.to(cond.text.dtype)[..., None]  # (B, Lt, 1)
+        pooled = (cond.text * m).sum(1) / m.sum(1).clamp_min(1.0)  # (B, text_dim)
+        return self.text_pool(pooled).float()
+
+    def _decoder_cond(self, out: torch.Tensor, hp: int, wp: int, tvec: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Backbone block outputs (M, chunk*S, D) → map (M, chunk*D, hp, wp) and pooled vector (M, D), plus the
+        prompt's vector tvec (M, D) when given (`_text_vec`)."""
         m, _, d = out.shape
         cmap = out.reshape(m, self.cfg.chunk, hp, wp, d).permute(0, 1, 4, 2, 3).reshape(m, self.cfg.chunk * d, hp, wp)
-        return cmap.float(), out.mean(1).float()
+        cvec = out.mean(1).float()
+        return cmap.float(), cvec if tvec is None else cvec + tvec
 
     # ------------------------------------------------------------------------------------ generation
     @torch.no_grad()
@@ -287,6 +304,7 @@ class A2D(nn.Module):
         cache = self.backbone.empty_cache(b, dev, cond.text.dtype)
         prefix, prel, pad = self._prefix(cond, hp, wp)
         self.backbone.step(prefix, torch.full_like(prel, PREFIX), prel, cache, valid=pad)
+        tvec = self._text_vec(cond)
         cam = cond.camera
         n_ctx = 0 if context is None else context.shape[1] // k
         total = n_ctx + num_chunks
@@ -298,6 +316,7 @@ class A2D(nn.Module):
             ucache = self.backbone.empty_cache(b, dev, uncond.text.dtype)
             uprefix, uprel, upad = self._prefix(uncond, hp, wp)
             self.backbone.step(uprefix, torch.full_like(uprel, PREFIX), uprel, ucache, valid=upad)
+            utvec = self._text_vec(uncond)
 
         def cam_of(j: int) -> torch.Tensor | None:  # camera of chunk j (0-based over the whole video)
             if cam is None:
@@ -319,12 +338,12 @@ class A2D(nn.Module):
             if ucache is not None:
                 uout = self.backbone.step(block, ids, ids, ucache)
                 ucache.trim(j, cfgb.window, 0)
-                ucond = self._decoder_cond(uout, hp, wp) if j >= n_ctx else None
+                ucond = self._decoder_cond(uout, hp, wp, utvec) if j >= n_ctx else None
                 ucache = ucache if j + 1 < g_end else None
             if j < n_ctx:
                 x = context[:, j * k : (j + 1) * k]
             else:
-                cmap, cvec = self._decoder_cond(out, hp, wp)
+                cmap, cvec = self._decoder_cond(out, hp, wp, tvec)
                 known, mask = self._known(kf, j, b, (c, h, w), dev)
                 noise = torch.randn((b, k * c, h, w), generator=generator, device=dev)
                 start, g = 1.0, None

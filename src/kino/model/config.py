@@ -54,6 +54,10 @@ class DecoderConfig:
     # made so far, as latents plus a "present" channel. Trained with the truth's camera path, so the model learns
     # to use the warp (and to repaint what it cannot know) instead of being pushed by SDEdit alone
     guide_input: bool = False
+    # the decoder's conditioning vector also reads the prompt directly: its masked-mean MiniLM states through a
+    # zero-initialised linear map, added to the pooled backbone state (A2D.text_pool). A short path from the words
+    # to every AdaGN layer, as DiT / Imagen add a pooled text embedding to the timestep embedding
+    text_vec: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,13 @@ PRESETS: dict[str, ModelConfig] = {
         backbone=BackboneConfig(patch=8),
         decoder=DecoderConfig(channels=(48, 96, 128, 128), guide_input=True, prev_chunk=True),
     ),
+    # tiny-guide-prev + the pooled prompt in the decoder's vector (`text_vec`; grown with `kino train --init`, the new
+    # map starts at zero)
+    "tiny-guide-prev-text": ModelConfig(
+        tokenizer=TokenizerConfig(kind="pixel", down=4),
+        backbone=BackboneConfig(patch=8),
+        decoder=DecoderConfig(channels=(48, 96, 128, 128), guide_input=True, prev_chunk=True, text_vec=True),
+    ),
     # GPU presets: same code, wider and deeper
     "small": ModelConfig(backbone=BackboneConfig(width=512, depth=12, heads=8), decoder=DecoderConfig(channels=(128, 256, 256), blocks=2)),
     "base": ModelConfig(
@@ -135,6 +146,12 @@ PRESETS: dict[str, ModelConfig] = {
         tokenizer=TokenizerConfig(channels=4, width=16),
         backbone=BackboneConfig(width=32, depth=2, heads=2, patch=2, window=3, max_text=8),
         decoder=DecoderConfig(channels=(16, 32), blocks=1, context_noise=0.1, prev_chunk=True),
+    ),
+    # test-only: the same with the pooled prompt in the decoder's vector
+    "test-text": ModelConfig(
+        tokenizer=TokenizerConfig(channels=4, width=16),
+        backbone=BackboneConfig(width=32, depth=2, heads=2, patch=2, window=3, max_text=8),
+        decoder=DecoderConfig(channels=(16, 32), blocks=1, text_vec=True),
     ),
 }
 
