@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
 import torch
@@ -13,17 +11,9 @@ from kino.guide import guide_from_truth
 from kino.model.a2d import A2D, Conditions
 from kino.model.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from kino.model.config import preset
-from kino.train import TrainConfig, batch_from_samples, guide_latents, load_init, train
+from kino.train import TrainConfig, guide_latents, load_init, train
 from kino.world.data import DataSpec, WorldStream
-
-
-def _noisy(name: str) -> A2D:
-    torch.manual_seed(0)
-    m = A2D(preset(name))
-    with torch.no_grad():
-        for p in m.parameters():  # no zero-initialised layer stays a no-op: every input must matter
-            p.add_(torch.randn_like(p) * 0.05)
-    return m
+from model_helpers import batch, noisy
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +23,11 @@ def samples() -> list:
 
 
 def _batch(model: A2D, samples, **kw):
-    cfg = TrainConfig(**{"p_camera": 1.0, "p_guide": 1.0, "p_keyframe": 0.0, "p_brush": 0.0, "p_reference": 0.0, "p_drop_text": 0.0, **kw})
-    return batch_from_samples(model, samples, cfg, random.Random(0), "cpu")
+    return batch(model, samples, **{"p_camera": 1.0, "p_guide": 1.0, **kw})
 
 
 def test_init_widens_the_input_conv_with_zeros_so_the_guided_model_starts_as_its_checkpoint(tmp_path, samples):
-    base = _noisy("test")
+    base = noisy("test")
     path = save_checkpoint(base, tmp_path / "base.safetensors")
     guided = A2D(preset("test-guide"))
     load_init(guided, str(path))
@@ -54,7 +43,7 @@ def test_init_widens_the_input_conv_with_zeros_so_the_guided_model_starts_as_its
     assert torch.allclose(with_guide, base.loss(lat, cond, torch.zeros(2)))  # the guide changes nothing yet
     # a previous-chunk input is as wide as a guide input, but means something else; other widths do not fit at all
     with pytest.raises(ValueError, match="init: .* does not fit preset: decoder side inputs prev_chunk=True"):
-        load_init(A2D(preset("test-guide")), str(save_checkpoint(_noisy("test-prev"), tmp_path / "prev.safetensors")))
+        load_init(A2D(preset("test-guide")), str(save_checkpoint(noisy("test-prev"), tmp_path / "prev.safetensors")))
     with pytest.raises(ValueError, match="init: .* does not fit preset: decoder side inputs .* guide_input=True there"):
         load_init(A2D(preset("test-prev")), str(save_checkpoint(guided, tmp_path / "guided.safetensors")))
     with pytest.raises(ValueError, match="init: .* does not fit preset: .* is .* there"):
@@ -62,7 +51,7 @@ def test_init_widens_the_input_conv_with_zeros_so_the_guided_model_starts_as_its
 
 
 def test_batches_carry_each_chunks_guide_from_the_frames_before_it(samples):
-    model = _noisy("test-guide")
+    model = noisy("test-guide")
     k = model.cfg.chunk
     lat, cond = _batch(model, samples)
     g, present = cond.guide
@@ -90,11 +79,11 @@ def test_batches_carry_each_chunks_guide_from_the_frames_before_it(samples):
     assert not torch.allclose(cond_b.guide[0][1, 2], g[1, 2], atol=1e-3)  # the brushed tracks are in it, not the camera alone
     # neither camera path nor brush (or a model without the input): no guide
     assert _batch(model, samples, p_camera=0.0)[1].guide is None
-    assert _batch(_noisy("test"), samples)[1].guide is None
+    assert _batch(noisy("test"), samples)[1].guide is None
 
 
 def test_a_guided_decoder_reads_the_guide_at_every_level_from_the_second_chunk():
-    model = _noisy("test-guide").eval()
+    model = noisy("test-guide").eval()
     c = model.tokenizer.channels
     cond = Conditions(text=torch.zeros(1, 1, 384), text_mask=torch.ones(1, 1, dtype=torch.bool))
 
@@ -107,12 +96,12 @@ def test_a_guided_decoder_reads_the_guide_at_every_level_from_the_second_chunk()
 
     a, b = run(0.5), run(-0.5)
     assert torch.equal(a[0], b[0]) and not torch.allclose(a[1], b[1])
-    plain = _noisy("test").eval()  # without the input, level 1 leaves the guide uncalled
+    plain = noisy("test").eval()  # without the input, level 1 leaves the guide uncalled
     list(plain.stream(cond, 2, (16, 16), steps=1, guide=lambda j, prev: pytest.fail("guide called"), guide_level=1.0))
 
 
 def test_kino_train_grows_a_guided_model_from_a_plain_checkpoint(tmp_path):
-    init = save_checkpoint(_noisy("test"), tmp_path / "plain.safetensors", steps=1234, train_seconds=99, preset="test")
+    init = save_checkpoint(noisy("test"), tmp_path / "plain.safetensors", steps=1234, train_seconds=99, preset="test")
     cfg = TrainConfig(preset="test-guide", out=str(tmp_path / "run"), minutes=0.15, batch=2, seconds=0.5, sizes=((64, 64),), save_minutes=1, init=str(init), p_camera=1.0, p_guide=1.0)
     path = train(cfg)
     assert load_checkpoint(path).cfg.decoder.guide_input
@@ -130,8 +119,8 @@ def test_generate_gives_a_guided_model_the_warp_at_level_one_and_a_plain_model_n
     real = WarpGuide.__call__
     monkeypatch.setattr(WarpGuide, "__call__", lambda self, *a, **kw: calls.append(a[0]) or real(self, *a, **kw))
     req = GenerateRequest(prompt="a red ball", seconds=0.5, ratio="1:1", steps=1, warp_guide=1.0, camera=CameraControl(preset=CameraMove(pan=6)))
-    assert generate(req, model=_noisy("test").eval()).shape == (8, 128, 128, 3) and calls == []
-    generate(req, model=_noisy("test-guide").eval())
+    assert generate(req, model=noisy("test").eval()).shape == (8, 128, 128, 3) and calls == []
+    generate(req, model=noisy("test-guide").eval())
     assert calls == [2, 4, 6]  # every chunk after the first (text-to-video: nothing to warp before it)
 
 
@@ -140,7 +129,7 @@ def test_init_adds_the_previous_chunk_between_the_chunk_and_the_guide(tmp_path, 
     the chunk's and the guide's weights move to their new places, so the grown model computes what the checkpoint did."""
     from dataclasses import replace
 
-    guided = _noisy("test-guide")
+    guided = noisy("test-guide")
     both = A2D(replace(preset("test-guide"), decoder=replace(preset("test-guide").decoder, prev_chunk=True)))
     load_init(both, str(save_checkpoint(guided, tmp_path / "g.safetensors")))
     w, g = both.decoder.inp.weight, guided.decoder.inp.weight
@@ -156,7 +145,7 @@ def test_init_adds_the_previous_chunk_between_the_chunk_and_the_guide(tmp_path, 
 def test_init_keeps_the_previous_chunk_and_adds_the_guide_after_it(tmp_path):
     from dataclasses import replace
 
-    prev = _noisy("test-prev")
+    prev = noisy("test-prev")
     both = A2D(replace(preset("test-guide"), decoder=replace(preset("test-guide").decoder, prev_chunk=True, context_noise=0.1)))
     load_init(both, str(save_checkpoint(prev, tmp_path / "p.safetensors")))
     w, p = both.decoder.inp.weight, prev.decoder.inp.weight

@@ -3,16 +3,15 @@ an object weigh more, the weights line up with the latents they weigh, and weigh
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
 import torch
 
 from kino.model.a2d import A2D
 from kino.model.config import preset
-from kino.train import TrainConfig, batch_from_samples, main, pixel_weights
+from kino.train import main, pixel_weights
 from kino.world.data import DataSpec, WorldStream
+from model_helpers import batch
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +41,7 @@ def test_pixel_weights_mark_patches_with_an_object_and_keep_the_mean_at_one(samp
 
 def test_the_decoder_sees_each_frames_weights_beside_that_frames_latents(samples, monkeypatch):
     model = A2D(preset("test"))
-    lat, cond = batch_from_samples(model, samples, TrainConfig(p_drop_text=0.0, p_keyframe=0.0, p_camera=0.0, p_brush=0.0, p_reference=0.0), random.Random(0), "cpu")
+    lat, cond = batch(model, samples)
     b, T, c, h, w = lat.shape
     # a weight map read off the latents' own first channel: after the decoder's reshapes it must still match
     weight = 1.0 + (lat[:, :, 0] > 0).float()
@@ -66,7 +65,7 @@ def test_the_decoder_sees_each_frames_weights_beside_that_frames_latents(samples
 def test_uniform_weights_give_the_uniform_loss_and_object_weights_change_it(samples):
     torch.manual_seed(0)
     model = A2D(preset("test"))
-    lat, cond = batch_from_samples(model, samples, TrainConfig(p_drop_text=0.0, p_keyframe=0.0, p_camera=0.0, p_brush=0.0, p_reference=0.0), random.Random(0), "cpu")
+    lat, cond = batch(model, samples)
     level = torch.zeros(lat.shape[0])
 
     def loss(weight):

@@ -3,35 +3,24 @@ checkpoint it starts as that checkpoint, it reads the words (and only the words)
 
 from __future__ import annotations
 
-import random
-
 import pytest
 import torch
 
 from kino.model.a2d import A2D, Conditions
 from kino.model.checkpoint import load_checkpoint, save_checkpoint
 from kino.model.config import preset
-from kino.train import TrainConfig, batch_from_samples, load_init
+from kino.train import load_init
 from kino.world.data import DataSpec, WorldStream
+from model_helpers import batch, noisy
 
 
 def _noisy(name: str) -> A2D:
-    torch.manual_seed(0)
-    m = A2D(preset(name))
-    with torch.no_grad():
-        for p in m.parameters():  # zero-initialised layers would hide whether the path is wired
-            p.add_(torch.randn_like(p) * 0.05)
-    return m.eval()
+    return noisy(name).eval()  # zero-initialised layers would hide whether the path is wired
 
 
 @pytest.fixture(scope="module")
 def samples() -> list:
     return list(WorldStream(DataSpec(split="train", fps=16, seconds=0.5, seed=5, sizes=((64, 64),)), start=0, count=2))
-
-
-def _batch(model: A2D, samples):
-    cfg = TrainConfig(p_drop_text=0.0, p_keyframe=0.0, p_camera=0.0, p_brush=0.0, p_reference=0.0)
-    return batch_from_samples(model, samples, cfg, random.Random(0), "cpu")
 
 
 def test_init_adds_the_prompt_path_at_zero_so_the_model_starts_as_its_checkpoint(tmp_path, samples):
@@ -40,7 +29,7 @@ def test_init_adds_the_prompt_path_at_zero_so_the_model_starts_as_its_checkpoint
     grown = A2D(preset("test-text"))
     load_init(grown, str(path))
     assert not grown.text_pool.weight.any() and not grown.text_pool.bias.any()
-    lat, cond = _batch(grown, samples)
+    lat, cond = batch(grown, samples)
     torch.manual_seed(1)
     a = grown.loss(lat, cond, torch.zeros(2))
     torch.manual_seed(1)
@@ -73,7 +62,7 @@ def test_the_prompt_reaches_the_decoder_vector_and_a_dropped_prompt_gives_the_bi
 
 def test_generation_reads_the_prompt_vector_the_training_loss_reads(samples, monkeypatch):
     m = _noisy("test-text")
-    lat, cond = _batch(m, samples)
+    lat, cond = batch(m, samples)
     seen = []
     real = m._decoder_cond
 
