@@ -3,6 +3,8 @@ an object weigh more, the weights line up with the latents they weigh, and weigh
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -84,3 +86,31 @@ def test_train_cli_rejects_a_weight_that_is_not_positive(capsys):
     with pytest.raises(SystemExit):
         main(["--preset", "test", "--object-weight", "0", "--minutes", "0"])
     assert "--object-weight: must be > 0" in capsys.readouterr().err
+
+
+def test_prev_weights_read_the_chunk_before_and_leave_chunk_zero_its_own(samples):
+    k, reach = 2, 1
+    own = pixel_weights(samples, 5.0, (16, 16), "cpu")
+    got = pixel_weights(samples, 5.0, (16, 16), "cpu", prev_chunk=k, reach=reach)
+    assert got.shape == own.shape and torch.isclose(got.mean(), torch.tensor(1.0))
+    heavy_own, heavy = own == own.max(), got == got.max()
+    assert torch.equal(heavy[:, :k], heavy_own[:, :k])  # chunk 0 has nothing before it
+    for b in range(len(samples)):
+        for i in range(1, 8 // k):  # chunk i is heavy iff chunk i-1 showed an object within `reach` latent pixels
+            before = heavy_own[b, (i - 1) * k : i * k].any(0).numpy()
+            grown = np.zeros_like(before)
+            for y, x in zip(*np.nonzero(before), strict=True):
+                grown[max(0, y - reach) : y + reach + 1, max(0, x - reach) : x + reach + 1] = True
+            for j in range(i * k, (i + 1) * k):
+                assert np.array_equal(heavy[b, j].numpy(), grown)
+    # the weights of chunk i > 0 do not depend on chunk i's own pixels: blanking its masks changes nothing there
+    blank = [dataclasses.replace(s, objects=np.concatenate([s.objects[:k], np.zeros_like(s.objects[k:])])) for s in samples]
+    got2 = pixel_weights(blank, 5.0, (16, 16), "cpu", prev_chunk=k, reach=reach)
+    heavy2 = got2 == got2.max()
+    assert torch.equal(heavy2[:, : 2 * k], heavy[:, : 2 * k])
+
+
+def test_cli_rejects_an_unknown_weight_source(capsys):
+    with pytest.raises(SystemExit):
+        main(["--object-weight", "8", "--object-weight-from", "future"])
+    assert "--object-weight-from" in capsys.readouterr().err

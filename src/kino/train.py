@@ -66,6 +66,7 @@ class TrainConfig:
     p_guide: float = 1.0  # guide_input models: of the batches given the camera path or a brush, this many also get the warp guide (generate always builds one)
     init: str | None = None  # start a fresh run from these weights (e.g. a checkpoint made on another machine)
     object_weight: float = 1.0  # loss weight of latent pixels showing an object, relative to the background's (1 = uniform; `pixel_weights`)
+    object_weight_from: str = "target"  # "target": each frame's own masks (run obj-1); "prev": chunk i>0 from chunk i-1's masks (unbiased; `pixel_weights`)
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -74,7 +75,7 @@ def _frames(samples: list[Sample], device) -> torch.Tensor:
     return x.permute(0, 1, 4, 2, 3).float().div(127.5).sub(1.0)  # (B, T, 3, H, W) in [-1, 1]
 
 
-def pixel_weights(samples: list[Sample], object_weight: float, latent_hw: tuple[int, int], device) -> torch.Tensor | None:
+def pixel_weights(samples: list[Sample], object_weight: float, latent_hw: tuple[int, int], device, prev_chunk: int | None = None, reach: int = 2) -> torch.Tensor | None:
     """Loss weights (B, T, h, w) at latent resolution: `object_weight` where a latent pixel's patch shows any object
     (ground-truth instance masks, `Sample.objects`), 1 elsewhere, scaled to mean 1 over the batch; None when uniform.
 
@@ -85,6 +86,13 @@ def pixel_weights(samples: list[Sample], object_weight: float, latent_hw: tuple[
     heavier weights); Kino World gives exact masks for it. The mean is kept at 1 so the learning rate means the same.
     Measured (run obj-1, docs/model.md): W = 8 lifted prompt direction 0.18 -> 0.45 but objects grew over a rollout,
     since target-dependent weights bias the x0 estimate toward "object"; hence off by default.
+
+    prev_chunk=k (`--object-weight-from prev`): the frames of chunk i > 0 are weighted by where chunk i-1 showed an
+    object (the union over its k frames, grown by `reach` latent pixels for the motion in between), not by their own
+    masks. A weight that is a function of what the decoder is given (the previous chunk is its side input) leaves the
+    minimiser of the weighted loss at E[x0 | input], unbiased: weighting only says which errors matter more, it no longer
+    tells the model where objects are. Chunk 0 has nothing before it and keeps its own masks; its bias is paid once and
+    copied, not compounded chunk after chunk as in obj-1.
     """
     if object_weight == 1.0 or any(s.objects is None for s in samples):
         return None
@@ -94,6 +102,15 @@ def pixel_weights(samples: list[Sample], object_weight: float, latent_hw: tuple[
     if H % h or W % w:
         raise ValueError(f"object weights: frame {H}x{W} is not a multiple of latent {h}x{w}")
     hit = torch.nn.functional.max_pool2d(m.reshape(b * T, 1, H, W), (H // h, W // w)).reshape(b, T, h, w)  # any object pixel in the patch
+    if prev_chunk:
+        k = prev_chunk
+        n = T // k
+        seen = hit[:, : n * k].reshape(b, n, k, h, w).amax(2)  # (B, n, h, w): where each chunk shows an object
+        grown = torch.nn.functional.max_pool2d(seen.reshape(b * n, 1, h, w), 2 * reach + 1, stride=1, padding=reach).reshape(b, n, 1, h, w)
+        own = hit[:, :k]
+        hit = hit.clone()
+        hit[:, k : n * k] = grown[:, :-1].expand(-1, -1, k, -1, -1).reshape(b, (n - 1) * k, h, w)  # chunk i <- chunk i-1
+        hit[:, :k] = own
     wt = 1.0 + (object_weight - 1.0) * hit
     return wt / wt.mean()
 
@@ -417,7 +434,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             lat, cond = batch_from_samples(model, samples, cfg, rng, device)
             level = torch.rand(lat.shape[0], device=device) * 2 * model.cfg.decoder.context_noise
             cuda = device.type == "cuda"
-            weight = pixel_weights(samples, cfg.object_weight, lat.shape[-2:], device)
+            weight = pixel_weights(samples, cfg.object_weight, lat.shape[-2:], device, prev_chunk=model.cfg.chunk if cfg.object_weight_from == "prev" else None)
             loss = model.loss(lat, cond, level, bf16=bf16, decoder_bf16=cuda, decoder_chunks=cfg.decoder_chunks, self_prev=cfg.self_prev, weight=weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -460,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--p-guide", type=float, default=TrainConfig.p_guide, help="guide_input presets: of the batches given the camera path or a brush, the fraction also given the warp guide")
     p.add_argument("--p-reference", type=float, default=TrainConfig.p_reference, help="share of batches trained with 1-2 object crops as reference images (0 = off)")
     p.add_argument("--object-weight", type=float, default=TrainConfig.object_weight, help="loss weight of object pixels relative to the background (ground-truth masks; 1 = uniform)")
+    p.add_argument("--object-weight-from", choices=("target", "prev"), default=TrainConfig.object_weight_from, help="which masks weigh chunk i>0: its own (target) or chunk i-1's (prev, unbiased)")
     p.add_argument("--seconds", type=float, default=1.0, help="training clip length")
     p.add_argument("--size", action="append", default=None, help="aspect bucket WxH (repeatable; default 128x128, 224x128, 128x224)")
     p.add_argument("--workers", type=int, default=0, help="data render processes (0 = in the training process: best on 2 CPU cores; GPU hosts: many)")
@@ -472,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", default=None, help="start from this checkpoint's weights (fresh optimizer)")
     a = p.parse_args(argv)
     sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in a.size) if a.size else TrainConfig.sizes
-    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, lr_end=a.lr_end, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev, p_reference=a.p_reference, p_tag=a.p_tag, p_guide=a.p_guide, object_weight=a.object_weight)
+    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, lr_end=a.lr_end, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev, p_reference=a.p_reference, p_tag=a.p_tag, p_guide=a.p_guide, object_weight=a.object_weight, object_weight_from=a.object_weight_from)
     if cfg.object_weight <= 0:
         p.error(f"--object-weight: must be > 0, got {cfg.object_weight}")
     print(train(cfg, resume=a.resume))
