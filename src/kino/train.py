@@ -66,6 +66,7 @@ class TrainConfig:
     p_guide: float = 1.0  # guide_input models: of the batches given the camera path or a brush, this many also get the warp guide (generate always builds one)
     init: str | None = None  # start a fresh run from these weights (e.g. a checkpoint made on another machine)
     object_weight: float = 1.0  # loss weight of latent pixels showing an object, relative to the background's (1 = uniform; `pixel_weights`)
+    p_terminal: float = 0.0  # share of decoder rows trained at t in (0.97, 1], where only the prompt and controls inform (`Decoder.loss`)
     object_weight_from: str = "target"  # "target": each frame's own masks (run obj-1); "prev": chunk i>0 from chunk i-1's masks (unbiased; `pixel_weights`)
 
 
@@ -435,7 +436,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             level = torch.rand(lat.shape[0], device=device) * 2 * model.cfg.decoder.context_noise
             cuda = device.type == "cuda"
             weight = pixel_weights(samples, cfg.object_weight, lat.shape[-2:], device, prev_chunk=model.cfg.chunk if cfg.object_weight_from == "prev" else None)
-            loss = model.loss(lat, cond, level, bf16=bf16, decoder_bf16=cuda, decoder_chunks=cfg.decoder_chunks, self_prev=cfg.self_prev, weight=weight)
+            loss = model.loss(lat, cond, level, bf16=bf16, decoder_bf16=cuda, decoder_chunks=cfg.decoder_chunks, self_prev=cfg.self_prev, weight=weight, terminal=cfg.p_terminal)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if distributed:  # the model's entry point is .loss(), not forward(): average gradients by hand
@@ -477,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--p-guide", type=float, default=TrainConfig.p_guide, help="guide_input presets: of the batches given the camera path or a brush, the fraction also given the warp guide")
     p.add_argument("--p-reference", type=float, default=TrainConfig.p_reference, help="share of batches trained with 1-2 object crops as reference images (0 = off)")
     p.add_argument("--object-weight", type=float, default=TrainConfig.object_weight, help="loss weight of object pixels relative to the background (ground-truth masks; 1 = uniform)")
+    p.add_argument("--p-terminal", type=float, default=TrainConfig.p_terminal, help="share of decoder rows trained at near-pure noise t in (0.97, 1], where the prompt is all there is (0 = the logit-normal draw alone)")
     p.add_argument("--object-weight-from", choices=("target", "prev"), default=TrainConfig.object_weight_from, help="which masks weigh chunk i>0: its own (target) or chunk i-1's (prev, unbiased)")
     p.add_argument("--seconds", type=float, default=1.0, help="training clip length")
     p.add_argument("--size", action="append", default=None, help="aspect bucket WxH (repeatable; default 128x128, 224x128, 128x224)")
@@ -490,7 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", default=None, help="start from this checkpoint's weights (fresh optimizer)")
     a = p.parse_args(argv)
     sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in a.size) if a.size else TrainConfig.sizes
-    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, lr_end=a.lr_end, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev, p_reference=a.p_reference, p_tag=a.p_tag, p_guide=a.p_guide, object_weight=a.object_weight, object_weight_from=a.object_weight_from)
+    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, lr_end=a.lr_end, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev, p_reference=a.p_reference, p_tag=a.p_tag, p_guide=a.p_guide, object_weight=a.object_weight, object_weight_from=a.object_weight_from, p_terminal=a.p_terminal)
+    if not 0.0 <= cfg.p_terminal <= 1.0:
+        p.error(f"--p-terminal: must be in [0, 1], got {cfg.p_terminal}")
     if cfg.object_weight <= 0:
         p.error(f"--object-weight: must be > 0, got {cfg.object_weight}")
     print(train(cfg, resume=a.resume))

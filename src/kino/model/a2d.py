@@ -164,10 +164,11 @@ class A2D(nn.Module):
         return torch.cat(toks, 1), torch.cat(rel), torch.cat(pad, 1)
 
     # ------------------------------------------------------------------------------------ training
-    def loss(self, latents: torch.Tensor, cond: Conditions, context_level: torch.Tensor, bf16: bool = False, decoder_bf16: bool = False, decoder_chunks: int | None = None, self_prev: float = 0.0, weight: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(self, latents: torch.Tensor, cond: Conditions, context_level: torch.Tensor, bf16: bool = False, decoder_bf16: bool = False, decoder_chunks: int | None = None, self_prev: float = 0.0, weight: torch.Tensor | None = None, terminal: float = 0.0) -> torch.Tensor:
         """Diffusion loss of the chunks of latents (B, T, C, h, w) given conditions (teacher forcing).
 
         weight: per-latent-pixel loss weights (B, T, h, w), shared by a pixel's channels; None = uniform.
+        terminal: share of decoder rows trained at near-pure noise (`Decoder.loss`), where only the conditions inform.
 
         decoder_chunks: train the decoder on only this many chunks per clip, always the first (the one
         drawn from nothing, where prompt adherence is decided) plus random others. The decoder is ~60%
@@ -218,7 +219,7 @@ class A2D(nn.Module):
             wt = None
             if weight is not None:  # (B, T, h, w) -> (B*m, k*C, h, w), each frame's map repeated over its channels
                 wt = weight[:, : n * k].reshape(b, n, k, 1, h, w)[:, pick].expand(-1, -1, -1, c, -1, -1).reshape(b * m, k * c, h, w)
-            return self.decoder.loss(z[:, pick].reshape(b * m, k * c, h, w), cmap, cvec, prev, guide=side, weight=wt)
+            return self.decoder.loss(z[:, pick].reshape(b * m, k * c, h, w), cmap, cvec, prev, guide=side, weight=wt, terminal=terminal)
 
     def _side_inputs(self, flat: torch.Tensor, chunks: list[int]) -> torch.Tensor:
         """Decoder side inputs (B, len(chunks), k*C+1, h, w) of `chunks`: chunk i-1 of flat (B, n, k*C, h, w); none for chunk 0."""

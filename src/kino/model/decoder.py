@@ -29,6 +29,7 @@ from kino.model.sampling import guided, sample_shortcut, timesteps
 __all__ = ["Decoder", "timestep_embedding"]
 
 MIN_STEP = 1 / 64  # finest shortcut step; d=0 means the plain flow-matching target
+TERMINAL = 0.97  # `loss(terminal=)`: rows drawn in (TERMINAL, 1], where a prompt is all there is to go on
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, scale: float = 1000.0) -> torch.Tensor:
@@ -146,13 +147,21 @@ class Decoder(nn.Module):
         return self.out(F.silu(self.out_norm(h)))  # (B, K, h, w)
 
     # ------------------------------------------------------------------------------------ diffusion
-    def loss(self, x0: torch.Tensor, cmap: torch.Tensor, cvec: torch.Tensor, prev: torch.Tensor | None = None, shortcut_frac: float = 0.25, guide: torch.Tensor | None = None, weight: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(self, x0: torch.Tensor, cmap: torch.Tensor, cvec: torch.Tensor, prev: torch.Tensor | None = None, shortcut_frac: float = 0.25, guide: torch.Tensor | None = None, weight: torch.Tensor | None = None, terminal: float = 0.0) -> torch.Tensor:
         """Flow-matching loss on x0 (B, K, h, w) plus shortcut self-consistency on a fraction of the batch.
 
         prev: the decoder side input from `prev_input` (B, K+1, h, w), or None without `prev_chunk`.
         guide: the side input from `guide_input` (B, K+1, h, w), or None (no guide, or no `guide_input`).
         weight: per-element weights of the squared error, broadcastable to (B, K, h, w) (e.g. heavier on object
         pixels, `kino.train.pixel_weights`); None = uniform. The caller keeps their mean near 1.
+        terminal: the share of the flow-matching rows (not the shortcut ones) trained at t ~ U(TERMINAL, 1], the
+        noise levels sampling starts from. Why: a 4x4 pixel patch carries 48 strongly correlated values, so big
+        uniform regions (floor, sky, a near ball) stay readable through the noise up to t ~ 0.98; below that the
+        prompt adds almost nothing to the loss, and the logit-normal draw puts only ~0.5% of rows above 0.97
+        (measured on prev-1: at t = 1 its own caption lowers the chunk-0 loss by 6% against none, at t <= 0.8 by
+        1-2%). The zero-terminal-SNR argument of Lin et al. (arXiv 2305.08891) and the resolution shift of SD3
+        (arXiv 2403.03206, Esser et al.) and simple diffusion (Hoogeboom et al., arXiv 2301.11093) say the same:
+        the levels where only the condition is informative must be trained. 0 = as before, bit for bit.
         """
         b = x0.shape[0]
         dev = x0.device
@@ -182,6 +191,10 @@ class Decoder(nn.Module):
                 # the x0 that makes one step of size dd land on xe
                 sc_target = xt - tt[:, None, None, None] * (xt - xe) / dd[:, None, None, None]
             target = torch.cat([sc_target, x0[n_sc:]])
+        if terminal > 0:
+            top = torch.rand(b, device=dev) < terminal
+            top[:n_sc] = False  # shortcut rows keep their step-fitted times
+            t = torch.where(top, 1.0 - (1.0 - TERMINAL) * torch.rand(b, device=dev), t)
         xt = (1 - t[:, None, None, None]) * x0 + t[:, None, None, None] * noise
         pred = self(xt, t, d, cmap, cvec, prev, guide)
         # velocity-space error: x-error / t, with t clamped so near-clean samples don't dominate
