@@ -5,8 +5,8 @@ is all the model has. A model that reads its prompt has own < none there by a cl
 
     .venv/bin/python scripts/text_probe.py CKPT [--clips 32]
 
-Measured on prev-1 (docs/model.md, session 10): near-pure noise own 0.294, shuffled 0.327, none 0.314 — the caption
-is worth 6%.
+Measured (docs/model.md, session 10), near-pure noise: prev-1 own 0.0530, shuffled 0.0573, none 0.0550 (the caption
+is worth 3.6%); term-1 (`--p-terminal 0.1`) own 0.0461, shuffled 0.0611, none 0.0577 (20%).
 """
 
 from __future__ import annotations
