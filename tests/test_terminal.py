@@ -20,8 +20,8 @@ def model() -> A2D:
     return A2D(preset("test"))
 
 
-def test_terminal_rows_sit_at_near_pure_noise_and_shortcut_rows_keep_their_times(model, monkeypatch):
-    dec = model.decoder
+def _record_times(dec, monkeypatch) -> list[torch.Tensor]:
+    """Every t the decoder's forward is called with, in call order (the graded pass of a loss comes last)."""
     seen = []
     real = type(dec).forward
 
@@ -30,6 +30,12 @@ def test_terminal_rows_sit_at_near_pure_noise_and_shortcut_rows_keep_their_times
         return real(self, x, t, d, *a, **k)
 
     monkeypatch.setattr(type(dec), "forward", spy)
+    return seen
+
+
+def test_terminal_rows_sit_at_near_pure_noise_and_shortcut_rows_keep_their_times(model, monkeypatch):
+    dec = model.decoder
+    seen = _record_times(dec, monkeypatch)
     b = 64
     x0, cmap, cvec = _decoder_inputs(model, b)
     torch.manual_seed(3)
@@ -51,9 +57,7 @@ def test_zero_is_the_old_loss_and_a_half_lands_near_half(model, monkeypatch):
     old = dec.loss(x0, cmap, cvec)
     torch.manual_seed(5)
     assert torch.equal(dec.loss(x0, cmap, cvec, terminal=0.0), old)
-    seen = []
-    real = type(dec).forward
-    monkeypatch.setattr(type(dec), "forward", lambda self, x, t, d, *a, **k: (seen.append(t.clone()), real(self, x, t, d, *a, **k))[1])
+    seen = _record_times(dec, monkeypatch)
     torch.manual_seed(5)
     dec.loss(x0, cmap, cvec, terminal=0.5)
     top = (seen[-1][64:] > TERMINAL).float().mean().item()

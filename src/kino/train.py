@@ -27,6 +27,7 @@ from kino.guide import guide_from_truth
 from kino.model.a2d import A2D, BRUSH_DIM, REF_SIZE, Conditions, camera_features
 from kino.model.checkpoint import load_checkpoint, save_checkpoint
 from kino.model.config import preset
+from kino.model.decoder import TERMINAL
 from kino.model.precision import bf16_helps
 from kino.model.text import text_encoder
 from kino.world.controls import square_image
@@ -66,7 +67,7 @@ class TrainConfig:
     p_guide: float = 1.0  # guide_input models: of the batches given the camera path or a brush, this many also get the warp guide (generate always builds one)
     init: str | None = None  # start a fresh run from these weights (e.g. a checkpoint made on another machine)
     object_weight: float = 1.0  # loss weight of latent pixels showing an object, relative to the background's (1 = uniform; `pixel_weights`)
-    p_terminal: float = 0.0  # share of decoder rows trained at t in (0.97, 1], where only the prompt and controls inform (`Decoder.loss`)
+    p_terminal: float = 0.0  # share of decoder rows trained at t in (decoder.TERMINAL, 1], where only the prompt and controls inform (`Decoder.loss`)
     object_weight_from: str = "target"  # "target": each frame's own masks (run obj-1); "prev": chunk i>0 from chunk i-1's masks (unbiased; `pixel_weights`)
 
 
@@ -108,10 +109,8 @@ def pixel_weights(samples: list[Sample], object_weight: float, latent_hw: tuple[
         n = T // k
         seen = hit[:, : n * k].reshape(b, n, k, h, w).amax(2)  # (B, n, h, w): where each chunk shows an object
         grown = torch.nn.functional.max_pool2d(seen.reshape(b * n, 1, h, w), 2 * reach + 1, stride=1, padding=reach).reshape(b, n, 1, h, w)
-        own = hit[:, :k]
-        hit = hit.clone()
+        hit = hit.clone()  # chunk 0 (and any frames past the last whole chunk) keep their own masks
         hit[:, k : n * k] = grown[:, :-1].expand(-1, -1, k, -1, -1).reshape(b, (n - 1) * k, h, w)  # chunk i <- chunk i-1
-        hit[:, :k] = own
     wt = 1.0 + (object_weight - 1.0) * hit
     return wt / wt.mean()
 
@@ -478,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--p-guide", type=float, default=TrainConfig.p_guide, help="guide_input presets: of the batches given the camera path or a brush, the fraction also given the warp guide")
     p.add_argument("--p-reference", type=float, default=TrainConfig.p_reference, help="share of batches trained with 1-2 object crops as reference images (0 = off)")
     p.add_argument("--object-weight", type=float, default=TrainConfig.object_weight, help="loss weight of object pixels relative to the background (ground-truth masks; 1 = uniform)")
-    p.add_argument("--p-terminal", type=float, default=TrainConfig.p_terminal, help="share of decoder rows trained at near-pure noise t in (0.97, 1], where the prompt is all there is (0 = the logit-normal draw alone)")
+    p.add_argument("--p-terminal", type=float, default=TrainConfig.p_terminal, help=f"share of decoder rows trained at near-pure noise t in ({TERMINAL}, 1], where the prompt is all there is (0 = the logit-normal draw alone)")
     p.add_argument("--object-weight-from", choices=("target", "prev"), default=TrainConfig.object_weight_from, help="which masks weigh chunk i>0: its own (target) or chunk i-1's (prev, unbiased)")
     p.add_argument("--seconds", type=float, default=1.0, help="training clip length")
     p.add_argument("--size", action="append", default=None, help="aspect bucket WxH (repeatable; default 128x128, 224x128, 128x224)")
