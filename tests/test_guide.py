@@ -93,6 +93,42 @@ def test_later_frames_come_from_the_anchor_not_the_repainted_newest_frame():
     assert (out[1][:12] == (40, 80, 200)).all() and (out[1][30:] == (90, 60, 30)).all()
 
 
+def _edge_energy(img: torch.Tensor, mask: np.ndarray) -> float:
+    """Mean squared horizontal + vertical difference inside `mask`: falls as an image is blurred."""
+    g = img.mean(0).numpy()
+    gx, gy = np.diff(g, axis=1)[:-1, :], np.diff(g, axis=0)[:, :-1]
+    return float((gx**2 + gy**2)[mask[:-1, :-1]].mean())
+
+
+def test_the_guide_renders_a_focus_pull_the_warp_alone_would_not_show():
+    # still camera, focus pulled from the box (7 m away) to 15 m at f/1.4; the source is a sharp (pinhole) frame 0
+    sharp = _clip(CameraKey(t=1.0))
+    rack = dict(aperture=1.4)
+    box = Body(1, "box", "red", (0.0, 0.4, 0.0), (0.4, 0.4, 0.4))
+    cam = CameraSpec(keys=(CameraKey(t=0.0, focus=7.0, **rack), CameraKey(t=1.0, focus=15.0, **rack)))
+    lens = render(Scene(bodies=(box,), camera=cam, width=128, height=96, fps=16, seconds=1.0, look=Look(style="flat", floor="tiles", backdrop="sky")))
+    views, t = views_from_cameras(lens.cameras), len(lens.frames) - 1
+    on = sharp.layers[t].instance == 1
+    first, last = WarpGuide((128, 96), 1, views)(1, _to_tensor(sharp.frames[0]), r=0)[0], WarpGuide((128, 96), 1, views)(t, _to_tensor(sharp.frames[0]), r=0)[0]
+    # frame 1 is still focused on the box (only the far field blurs); the last frame's box is blurred like the render's
+    src, real = _to_tensor(sharp.frames[0]), _to_tensor(lens.frames[t])
+    assert _edge_energy(first, on) > 0.9 * _edge_energy(src, on) and _edge_energy(last, on) < 0.6 * _edge_energy(src, on)
+    assert (last - real).abs().mean().item() < 0.3 * (src - real).abs().mean().item()
+    # a pinhole path changes nothing; a source that already shows its lens gets only the blur it lacks
+    pinhole = WarpGuide((128, 96), 1, views_from_cameras(sharp.cameras))
+    assert pinhole.blur(t, 0) is None
+    true_lens = WarpGuide((128, 96), 1, views, source_lens=True)
+    assert true_lens.blur(t, t) is None and true_lens.blur(t, 0).max() > 2.0
+    assert np.all(true_lens.blur(t, 0) <= WarpGuide((128, 96), 1, views).blur(t, 0) + 1e-9)
+
+
+def test_the_truth_views_carry_the_lens():
+    cam = CameraSpec(keys=(CameraKey(t=0.0, focus=5.0, aperture=2.0), CameraKey(t=1.0, focus=9.0, aperture=2.0)))
+    clip = render(Scene(bodies=(), camera=cam, width=64, height=48, fps=8, seconds=1.0))
+    a, b = views_from_cameras(clip.cameras)[-1], views_from_truth([c.to_dict() for c in clip.cameras])[-1]
+    assert (a.focus, a.aperture) == pytest.approx((b.focus, b.aperture), abs=1e-3) and b.aperture == 2.0 and b.focus == pytest.approx(9.0, abs=1e-3)
+
+
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)

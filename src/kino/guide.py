@@ -16,6 +16,16 @@ lies in view `src` — exact for pan, tilt, roll and zoom (depth does not matter
 near floor and approximate for standing objects under dolly, crane and orbit. Brushes move regions in image space: a region painted on frame 0 is at `offset[t]` (and scaled
 by `scale[t]` about its centroid, for motion toward the camera) at frame t, and its pixels are taken from
 where the region was in the source frame; the hole it leaves is filled with that row's background colour.
+
+Lens. The same ray trace gives each pixel's depth, so the guide also shows the requested depth of field: each
+warped frame is blurred by the thin-lens circle of confusion its camera key asks for at that depth (the renderer's
+`depth_of_field`, the metric's `circle_of_confusion`). A warp alone carries the anchor's blur into every later frame,
+so a rack focus never showed (session 11: prev-1's measured blur stayed flat while the request went 0 -> 5 px, focus
+correlation -0.31). The source is taken as sharp, which is what a given first image or a model that has not learnt
+the lens gives; `source_lens=True` (training, where the source is a true render) subtracts the blur it already has,
+in quadrature, and cannot sharpen what is blurred. Warping then re-blurring is how training-free camera-effect
+methods render a lens on a generated view (Generative Photography, Yuan et al. arXiv 2412.02168, build their
+"bokeh" training pairs the same way).
 """
 
 from __future__ import annotations
@@ -27,21 +37,34 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["View", "Drag", "WarpGuide", "source_coords", "views_from_cameras", "views_from_truth", "drag_from_region", "drags_from_truth", "guide_from_truth"]
+from kino.world.camera import circle_of_confusion
+from kino.world.render import depth_of_field
+
+__all__ = ["View", "Drag", "WarpGuide", "source_coords", "MIN_BLUR", "views_from_cameras", "views_from_truth", "drag_from_region", "drags_from_truth", "guide_from_truth"]
 
 FAR = 80.0  # metres: ground farther than this is treated as at infinity (the horizon)
 PIVOT = (0.0, 0.7, 0.0)  # Kino World's default framing point (CameraSpec.target): where a shot's subjects stand
 STAND = 2.5  # metres: height of the stand-in plane through the pivot (people are under 2 m)
 DRAG_DEPTH = 5.0  # assumed distance (m) of a brushed region, to turn dz (m/s toward the camera) into a scale
+MIN_BLUR = 0.5  # px: a circle of confusion below this changes no pixel worth a blur pass
 
 
 @dataclass(frozen=True)
 class View:
-    """One frame's pinhole camera: intrinsics K (3, 3), world→camera rotation R (3, 3), position C (3,)."""
+    """One frame's camera: intrinsics K (3, 3), world→camera rotation R (3, 3), position C (3,), and its lens:
+    focus distance (m) and f-number (0 = a pinhole, everything sharp)."""
 
     K: np.ndarray
     R: np.ndarray
     C: np.ndarray
+    focus: float = 0.0
+    aperture: float = 0.0
+
+    def coc(self, depth: np.ndarray) -> np.ndarray:
+        """Circle-of-confusion diameter (px) at camera depth z (inf: the horizon and sky; nan: no point, 0 blur)."""
+        if self.aperture <= 0:
+            return np.zeros_like(depth, dtype=float)
+        return np.nan_to_num(circle_of_confusion(float(self.K[0, 0]), self.aperture, self.focus, depth), nan=0.0)
 
 
 @dataclass(frozen=True)
@@ -56,13 +79,15 @@ class Drag:
 
 def views_from_cameras(cams: Sequence) -> list[View]:
     """`kino.world.camera.Camera` objects (a camera path) → views."""
-    return [View(np.array([[c.focal, 0, c.cx], [0, c.focal, c.cy], [0, 0, 1]], float), np.asarray(c.rotation, float), np.asarray(c.position, float)) for c in cams]
+    return [View(np.array([[c.focal, 0, c.cx], [0, c.focal, c.cy], [0, 0, 1]], float), np.asarray(c.rotation, float), np.asarray(c.position, float),
+                 float(c.focus), float(c.aperture)) for c in cams]
 
 
 def views_from_truth(cams: Sequence[dict], sx: float = 1.0, sy: float = 1.0) -> list[View]:
     """Ground-truth camera dicts (K, R, position) → views, optionally for frames resized by (sx, sy)."""
     scale = np.diag([sx, sy, 1.0])
-    return [View(scale @ np.asarray(c["K"], float), np.asarray(c["R"], float), np.asarray(c["position"], float)) for c in cams]
+    return [View(scale @ np.asarray(c["K"], float), np.asarray(c["R"], float), np.asarray(c["position"], float),
+                 float(c.get("focus", 0.0)), float(c.get("aperture", 0.0))) for c in cams]
 
 
 def drag_from_region(mask: np.ndarray, vector: Sequence[float], frames: int, fps: int, ease: Callable[[float], float]) -> Drag:
@@ -92,10 +117,11 @@ def drags_from_truth(truth: dict, instance0: np.ndarray, min_travel: float = 4.0
     return out
 
 
-def guide_from_truth(truth: dict, instance0: np.ndarray, size: tuple[int, int], chunk: int, camera: bool, brush: bool) -> WarpGuide | None:
+def guide_from_truth(truth: dict, instance0: np.ndarray, size: tuple[int, int], chunk: int, camera: bool, brush: bool, source_lens: bool = False) -> WarpGuide | None:
     """The guide `generate` would build from controls equal to a clip's ground truth (its camera path; its brushed
     objects' tracks), for frames of `size` (w, h): what training shows a `guide_input` model and what eval gives
-    a model that is asked to follow the truth. None without camera or brush."""
+    a model that is asked to follow the truth. None without camera or brush. source_lens: the frames it will warp
+    are this truth's own renders, which already show its lens (training), not a model's (eval, generate)."""
     if not (camera or brush):
         return None
     w, h = size
@@ -111,12 +137,13 @@ def guide_from_truth(truth: dict, instance0: np.ndarray, size: tuple[int, int], 
             truth = {**truth, "objects": [{**o, "track": [[x * sx, y * sy, v] for x, y, v in o["track"]]} for o in truth["objects"]]}
         drags = drags_from_truth(truth, inst)
     pivot = truth.get("scene", {}).get("camera", {}).get("target", PIVOT)
-    warp = WarpGuide(size, chunk, views, drags, pivot=pivot)
+    warp = WarpGuide(size, chunk, views, drags, pivot=pivot, source_lens=source_lens)
     return warp if warp else None
 
 
-def source_coords(dst: View, src: View, size: tuple[int, int], pivot: Sequence[float] | None = PIVOT) -> np.ndarray:
-    """(H, W, 2) pixel coordinates (x, y) in view `src` of the scene point seen at each pixel of view `dst`.
+def source_coords(dst: View, src: View, size: tuple[int, int], pivot: Sequence[float] | None = PIVOT, depth: bool = False):
+    """(H, W, 2) pixel coordinates (x, y) in view `src` of the scene point seen at each pixel of view `dst`; with
+    `depth`, also that point's camera depth (H, W) in `dst` and in `src` (inf: at infinity; nan: behind `src`).
 
     The scene is the ground plane y = 0 up to the `pivot` (the point the shot is framed on, where its subjects
     stand), a vertical stand-in plane through the pivot facing the camera up to STAND metres (the subjects: an
@@ -139,7 +166,11 @@ def source_coords(dst: View, src: View, size: tuple[int, int], pivot: Sequence[f
     pts = np.where(finite[..., None], dst.C + np.where(finite, lam, 0.0)[..., None] * rays - src.C, rays)
     p = pts @ src.R.T @ src.K.T
     z = np.where(p[..., 2] > 1e-6, p[..., 2], np.nan)  # behind the source camera: no source pixel
-    return np.stack([p[..., 0] / z, p[..., 1] / z], -1)
+    xy = np.stack([p[..., 0] / z, p[..., 1] / z], -1)
+    if not depth:
+        return xy
+    # a ray's camera-space direction K^-1 (u, v, 1) has z = 1, so the ray parameter lam is dst's depth
+    return xy, lam, np.where(finite, z, np.inf)
 
 
 class WarpGuide:
@@ -147,10 +178,14 @@ class WarpGuide:
     guide serves one video (it keeps that video's anchor frame).
 
     views: one View per frame of the whole video (Extend context included), or None for a still camera;
-    drags: brushed regions (masks on frame `drag_from`, offsets counted from it)."""
+    drags: brushed regions (masks on frame `drag_from`, offsets counted from it);
+    source_lens: the frames given already show their views' depth of field (true renders), so only the blur
+    missing from them is added; False (generate, eval): they are taken as sharp."""
 
-    def __init__(self, size: tuple[int, int], chunk: int, views: Sequence[View] | None = None, drags: Sequence[Drag] = (), drag_from: int = 0, pivot: Sequence[float] | None = PIVOT):
+    def __init__(self, size: tuple[int, int], chunk: int, views: Sequence[View] | None = None, drags: Sequence[Drag] = (), drag_from: int = 0, pivot: Sequence[float] | None = PIVOT,
+                 source_lens: bool = False):
         self.size, self.chunk, self.views, self.drags, self.pivot = size, chunk, list(views) if views else None, list(drags), pivot
+        self.source_lens = source_lens
         self.drag_from = drag_from  # the video frame a brush is painted on (Extend: the first new frame)
         self.anchor: tuple[int, torch.Tensor] | None = None  # (frame index, pixels) of the first frame given
 
@@ -193,6 +228,20 @@ class WarpGuide:
             src = cam[iy, ix] + (src - np.stack([ix, iy], -1) - 0.5)  # camera map at the nearest pixel, plus the sub-pixel rest
         return src, hole, fg
 
+    def blur(self, t: int, r: int) -> np.ndarray | None:
+        """(H, W) circle of confusion (px) frame t's lens asks for where it sees each point, less (in quadrature)
+        what frame r's lens already gave that point with `source_lens`; None where no pixel would change."""
+        if self.views is None:
+            return None
+        dst, src = self._at(self.views, t), self._at(self.views, r)
+        if dst.aperture <= 0:
+            return None
+        _, zd, zs = source_coords(dst, src, self.size, self.pivot, depth=True)
+        want = dst.coc(zd)
+        if self.source_lens:
+            want = np.sqrt(np.clip(want**2 - src.coc(zs) ** 2, 0.0, None))
+        return want if want.max() >= MIN_BLUR else None
+
     def for_latents(self, tokenizer) -> Callable[[int, torch.Tensor], torch.Tensor]:
         """This guide as `A2D.stream`'s `guide`: chunk j and the previous chunk's latents → chunk j's start latents
         (decode the newest frame, warp, encode)."""
@@ -218,6 +267,9 @@ class WarpGuide:
             keep = torch.from_numpy(~hole & ~fg).to(x.device).float()
             row = (x * keep).sum(-1, keepdim=True) / keep.sum(-1, keepdim=True).clamp_min(1)  # (3, H, 1)
             x = torch.where(m, row.expand_as(x), x)
+        coc = self.blur(t, r)
+        if coc is not None:  # the requested depth of field, rendered as the world renders it
+            x = torch.from_numpy(depth_of_field(x.permute(1, 2, 0).cpu().numpy(), coc)).permute(2, 0, 1).to(x)
         return x, torch.from_numpy(inside & ~hole).to(x.device)
 
     def __call__(self, t0: int, last: torch.Tensor, r: int | None = None) -> torch.Tensor:

@@ -161,7 +161,7 @@ def guide_latents(model: A2D, samples: list[Sample], frames: torch.Tensor, brush
     out = torch.zeros(b, n, k, *frames.shape[2:], device=frames.device)
     present = torch.zeros(b, n, dtype=torch.bool, device=frames.device)
     for i, s in enumerate(samples):
-        warp = guide_from_truth(s.truth, s.instance0, (W, H), k, camera=True, brush=brush)
+        warp = guide_from_truth(s.truth, s.instance0, (W, H), k, camera=True, brush=brush, source_lens=True)  # true renders show their lens
         if warp is None:
             continue
         for j in range(0 if first else 1, n):
