@@ -61,19 +61,24 @@ def test_batches_carry_each_chunks_guide_from_the_frames_before_it(samples):
     # chunk 2 is what generation's guide makes of frame 2k-1 (anchored on frame k-1, chunk 0's last frame)
     s = samples[1]
     frames = torch.from_numpy(s.frames).permute(0, 3, 1, 2).float() / 127.5 - 1
-    warp = guide_from_truth(s.truth, s.instance0, (64, 64), k, camera=True, brush=False)
+    # (as the training clip's own renders, which already show its lens: only the blur they lack is added)
+    warp = guide_from_truth(s.truth, s.instance0, (64, 64), k, camera=True, brush=False, source_lens=True)
     warp(k, frames[k - 1])
     assert torch.allclose(g[1, 2], model.tokenizer.encode(warp(2 * k, frames[2 * k - 1])[None])[0], atol=1e-5)
+    assert s.truth["camera"][0]["aperture"] > 0  # this clip has depth of field: a sharp-source guide would blur it twice
+    sharp = guide_from_truth(s.truth, s.instance0, (64, 64), k, camera=True, brush=False)
+    sharp(k, frames[k - 1])
+    assert not torch.allclose(g[1, 2], model.tokenizer.encode(sharp(2 * k, frames[2 * k - 1])[None])[0], atol=1e-2)
     # image-to-video: frame 0 is given, so chunk 0 is guided too, from frame 0 itself
     frames_b = torch.from_numpy(np.stack([x.frames for x in samples])).permute(0, 1, 4, 2, 3).float() / 127.5 - 1
     g0, present0 = guide_latents(model, samples, frames_b, brush=False, first=True)
     assert present0.all()
-    first = guide_from_truth(s.truth, s.instance0, (64, 64), k, camera=True, brush=False)
+    first = guide_from_truth(s.truth, s.instance0, (64, 64), k, camera=True, brush=False, source_lens=True)
     assert torch.allclose(g0[1, 0], model.tokenizer.encode(first(0, frames[0])[None])[0], atol=1e-5)
     # a brush without the camera path: guided by the truth camera plus the brushed objects' tracks
     lat_b, cond_b = _batch(model, samples, p_camera=0.0, p_brush=1.0)
     assert cond_b.camera is None and cond_b.brush is not None
-    both = guide_from_truth(s.truth, s.instance0, (64, 64), k, camera=True, brush=True)
+    both = guide_from_truth(s.truth, s.instance0, (64, 64), k, camera=True, brush=True, source_lens=True)
     both(k, frames[k - 1])
     assert torch.allclose(cond_b.guide[0][1, 2], model.tokenizer.encode(both(2 * k, frames[2 * k - 1])[None])[0], atol=1e-5)
     assert not torch.allclose(cond_b.guide[0][1, 2], g[1, 2], atol=1e-3)  # the brushed tracks are in it, not the camera alone
