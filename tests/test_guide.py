@@ -91,6 +91,9 @@ def test_later_frames_come_from_the_anchor_not_the_repainted_newest_frame():
     out = ((guide(5, blurred) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
     assert (out[1][15:25, 34:44] == (250, 0, 0)).all()  # frame 6: the ball 24 px on, drawn from the anchor
     assert (out[1][:12] == (40, 80, 200)).all() and (out[1][30:] == (90, 60, 30)).all()
+    # where the ball started, the newest frame holds whatever the decoder left (here grey): the anchor's row
+    # background is used instead, so a residue is not carried on and grown into a ghost chunk after chunk
+    assert (out[1][15:20, 10:20] == (40, 80, 200)).all() and (out[1][20:25, 10:20] == (90, 60, 30)).all()
 
 
 def _edge_energy(img: torch.Tensor, mask: np.ndarray) -> float:

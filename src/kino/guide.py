@@ -254,8 +254,10 @@ class WarpGuide:
         return guide
 
     def warp(self, t: int, r: int, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frame t from `frame` (3, H, W), the frame r: the image, and where it is known (the source saw the
-        point: inside its borders, not uncovered by a dragged region)."""
+        """Frame t from `frame` (3, H, W), the frame r: the image, and where it is known: inside the source's
+        borders. The hole a dragged region leaves counts as known, filled with its row's background: the newest
+        frame's pixels there are whatever the decoder left behind, and carrying them on chunk after chunk grew a
+        faint residue into a lasting ghost of the brushed object at its start (session 11, docs/model.md)."""
         w, h = self.size
         src, hole, fg = self.coords(t, r)
         inside = np.isfinite(src).all(-1) & (src[..., 0] >= 0) & (src[..., 0] <= w) & (src[..., 1] >= 0) & (src[..., 1] <= h)
@@ -270,7 +272,7 @@ class WarpGuide:
         coc = self.blur(t, r)
         if coc is not None:  # the requested depth of field, rendered as the world renders it
             x = torch.from_numpy(depth_of_field(x.permute(1, 2, 0).cpu().numpy(), coc)).permute(2, 0, 1).to(x)
-        return x, torch.from_numpy(inside & ~hole).to(x.device)
+        return x, torch.from_numpy(inside).to(x.device)
 
     def __call__(self, t0: int, last: torch.Tensor, r: int | None = None) -> torch.Tensor:
         """Frames t0 .. t0+chunk-1 in [-1, 1] from `last` (3, H, W), the frame r (default t0 - 1).
