@@ -106,9 +106,8 @@ def _edge_energy(img: torch.Tensor, mask: np.ndarray) -> float:
 def test_the_guide_renders_a_focus_pull_the_warp_alone_would_not_show():
     # still camera, focus pulled from the box (7 m away) to 15 m at f/1.4; the source is a sharp (pinhole) frame 0
     sharp = _clip(CameraKey(t=1.0))
-    rack = dict(aperture=1.4)
     box = Body(1, "box", "red", (0.0, 0.4, 0.0), (0.4, 0.4, 0.4))
-    cam = CameraSpec(keys=(CameraKey(t=0.0, focus=7.0, **rack), CameraKey(t=1.0, focus=15.0, **rack)))
+    cam = CameraSpec(keys=(CameraKey(t=0.0, focus=7.0, aperture=1.4), CameraKey(t=1.0, focus=15.0, aperture=1.4)))
     lens = render(Scene(bodies=(box,), camera=cam, width=128, height=96, fps=16, seconds=1.0, look=Look(style="flat", floor="tiles", backdrop="sky")))
     views, t = views_from_cameras(lens.cameras), len(lens.frames) - 1
     on = sharp.layers[t].instance == 1

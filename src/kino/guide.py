@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from kino.world.camera import circle_of_confusion
 from kino.world.render import depth_of_field
 
-__all__ = ["View", "Drag", "WarpGuide", "source_coords", "MIN_BLUR", "views_from_cameras", "views_from_truth", "drag_from_region", "drags_from_truth", "guide_from_truth"]
+__all__ = ["View", "Drag", "WarpGuide", "source_coords", "views_from_cameras", "views_from_truth", "drag_from_region", "drags_from_truth", "guide_from_truth"]
 
 FAR = 80.0  # metres: ground farther than this is treated as at infinity (the horizon)
 PIVOT = (0.0, 0.7, 0.0)  # Kino World's default framing point (CameraSpec.target): where a shot's subjects stand
@@ -62,8 +62,6 @@ class View:
 
     def coc(self, depth: np.ndarray) -> np.ndarray:
         """Circle-of-confusion diameter (px) at camera depth z (inf: the horizon and sky; nan: no point, 0 blur)."""
-        if self.aperture <= 0:
-            return np.zeros_like(depth, dtype=float)
         return np.nan_to_num(circle_of_confusion(float(self.K[0, 0]), self.aperture, self.focus, depth), nan=0.0)
 
 
