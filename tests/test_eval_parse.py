@@ -114,6 +114,28 @@ def test_camera_static_and_zoom():
     assert abs(want - np.log(1.6)) < 0.02 and 0.5 < ls / want < 1.2
 
 
+def _contrast(frames: np.ndarray, gain: float) -> np.ndarray:
+    """Every other frame's contrast stretched by `gain` about mid-grey (a decoder that darkens its sky and
+    brightens its floor from one frame to the next)."""
+    out = frames.astype(np.float32)
+    out[1::2] = (out[1::2] - 128.0) * gain + 128.0
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def test_a_contrast_change_is_not_camera_motion():
+    # A vertical sky gradient with its contrast stretched looks, to a brightness-only fit, like a zoom about
+    # the centre (I(y)·s ≈ I(s·y)): the old fit read such a change as a 10-20% zoom, and undercounted a real zoom by a quarter. The fit matches gain and bias.
+    clip, truth = _scene("roll", 3)
+    p = parse_video(_contrast(clip.frames, 1.08), truth)
+    print(f"still camera, contrast x1.08 on every other frame: max |log scale| step {np.abs(p.camera[:, 2]).max():.4f}")
+    assert np.abs(p.camera[:, 2]).max() < 0.002 and np.abs(p.camera[:, :2]).max() < 1.0
+    clip, truth = _scene("roll", 5, "zoom", 1.6)
+    p = parse_video(_contrast(clip.frames, 1.08), truth)
+    ls, want = p.camera[:, 2].sum(), gt_camera_motion(truth)[:, 2].sum()
+    print(f"zoom x1.6 with flickering contrast: parsed sum log scale {ls:.3f}, exact {want:.3f}")
+    assert 0.8 < ls / want < 1.2
+
+
 def test_character_is_tracked_by_its_shirt():
     clip, truth = _scene("walk", 3)
     p = parse_video(clip.frames, truth)

@@ -306,6 +306,11 @@ def _align(I0: np.ndarray, I1: np.ndarray, mask: np.ndarray, init: np.ndarray, l
     gradients constrain what they can (no aperture problem, no corner detector needed on smooth scenery).
     Parameters (a, b, dx, dy): p' = p + [[a, -b], [b, a]] (p - c) + d, c the image centre. A weak prior
     keeps directions the background cannot reveal at rest; `init` only seeds the search.
+
+    Brightness is matched up to a gain and a bias, estimated jointly (Baker & Matthews, "Lucas-Kanade 20
+    years on", part 3: linear appearance variation): I0 ≈ (1 + g) I1(p') + c. Without the gain, a contrast
+    change over a vertical sky gradient reads as a zoom (I(y)·s looks like I(s·y) about the centre), so a
+    model that darkens its sky by 7% would be charged a 16% zoom; flicker is scored on its own metric.
     """
     W = I0.shape[1]
     pyr = [(I0.astype(np.float32), I1.astype(np.float32), mask.astype(np.float32))]
@@ -313,6 +318,7 @@ def _align(I0: np.ndarray, I1: np.ndarray, mask: np.ndarray, init: np.ndarray, l
         a, b, m = pyr[-1]
         pyr.append((cv2.pyrDown(a), cv2.pyrDown(b), cv2.pyrDown(m)))
     prm = init.astype(np.float64).copy()
+    gain, bias = 0.0, 0.0
     for A0, A1, M in reversed(pyr):
         h, w = A0.shape
         sc = W / w
@@ -331,24 +337,29 @@ def _align(I0: np.ndarray, I1: np.ndarray, mask: np.ndarray, init: np.ndarray, l
                 break
             ggx, ggy = cv2.remap(gx, mx, my, cv2.INTER_LINEAR)[ok], cv2.remap(gy, mx, my, cv2.INTER_LINEAR)[ok]
             xo, yo = xt[ok], yt[ok]
-            J = np.stack([ggx * xo + ggy * yo, -ggx * yo + ggy * xo, ggx, ggy], -1).astype(np.float64)
-            r = (warped - A0)[ok].astype(np.float64)
+            wo = warped[ok].astype(np.float64)
+            J = np.stack([ggx * xo + ggy * yo, -ggx * yo + ggy * xo, ggx, ggy], -1).astype(np.float64) * (1.0 + gain)
+            J = np.concatenate([J, (wo - 128.0)[:, None], np.ones((len(wo), 1))], 1)  # gain about mid-grey, bias
+            r = (1.0 + gain) * (wo - 128.0) + 128.0 + bias - A0[ok].astype(np.float64)
             sig = 1.4826 * np.median(np.abs(r)) + 0.5
             wt = np.clip(1.0 - (r / (4.685 * sig)) ** 2, 0.0, None) ** 2  # Tukey biweight: movers drop out
             JW = J * wt[:, None]
             # prior toward no motion, worth PRIOR of the pixels at a 2-grey-level gradient: unobservable
-            # directions (a textureless backdrop, horizontal stripes under a pan) stay still, not drift
-            lam = PRIOR * len(r) * 4.0 * np.array([(w / 4) ** 2, (w / 4) ** 2, 1.0, 1.0])
-            cur = (prm - init) / np.array([1, 1, sc, sc])
+            # directions (a textureless backdrop, horizontal stripes under a pan) stay still, not drift; the
+            # photometric pair gets a token weight (it is always observable where there is any contrast)
+            lam = PRIOR * len(r) * 4.0 * np.array([(w / 4) ** 2, (w / 4) ** 2, 1.0, 1.0, 1e-2, 1e-6])
+            cur = np.concatenate([(prm - init) / np.array([1, 1, sc, sc]), [gain, bias]])
             step = -np.linalg.solve(JW.T @ J + np.diag(lam), JW.T @ r + lam * cur)
-            prm += step * np.array([1, 1, sc, sc])
+            prm += step[:4] * np.array([1, 1, sc, sc])
+            gain, bias = gain + step[4], bias + step[5]
             if abs(step[2]) < 1e-3 and abs(step[3]) < 1e-3 and abs(step[0]) < 1e-5 and abs(step[1]) < 1e-5:
                 break
     return prm
 
 
 def _residual(I0: np.ndarray, I1: np.ndarray, mask: np.ndarray, prm: np.ndarray) -> float:
-    """Mean absolute difference between I0 and I1 warped by similarity parameters prm, over mask."""
+    """Mean absolute difference between I0 and I1 warped by similarity parameters prm, over mask, after the
+    least-squares gain and bias (as `_align` matches brightness)."""
     h, w = I0.shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     xt, yt = xs - (w / 2 - 0.5), ys - (h / 2 - 0.5)
@@ -357,7 +368,12 @@ def _residual(I0: np.ndarray, I1: np.ndarray, mask: np.ndarray, prm: np.ndarray)
     my = (ys + b * xt + a * yt + dy).astype(np.float32)
     warped = cv2.remap(I1, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     ok = mask & _inside(mx, my, w, h)
-    return float(np.abs(warped - I0)[ok].mean()) if ok.sum() > 20 else float("inf")
+    if ok.sum() <= 20:
+        return float("inf")
+    x, y = warped[ok].astype(np.float64), I0[ok].astype(np.float64)
+    A = np.stack([x, np.ones_like(x)], 1)
+    coef = np.linalg.lstsq(A, y, rcond=None)[0]
+    return float(np.abs(A @ coef - y).mean())
 
 
 def _best(I0: np.ndarray, I1: np.ndarray, mask: np.ndarray, candidates: list[np.ndarray]) -> np.ndarray:
@@ -385,7 +401,7 @@ def _camera_motion(grey: np.ndarray, labels: np.ndarray) -> np.ndarray:
         if mask.sum() < 0.02 * H * W:
             continue
         a, b = grey[f].astype(np.float32), grey[f + 1].astype(np.float32)
-        b = b - b[mask].mean() + a[mask].mean()  # an exposure change (flicker) must not read as motion
+        b = b - b[mask].mean() + a[mask].mean()  # an exposure change (flicker) must not read as motion (a start for the bias)
         prm = _best(a, b, mask, [_align(a, b, mask, prm), _align(a, b, mask, np.zeros(4)), np.zeros(4)])
         step = (prm[2], prm[3], math.log(max(math.hypot(1 + prm[0], prm[1]), 1e-6)), math.atan2(prm[1], 1 + prm[0]))
         if math.hypot(step[0], step[1]) > 0.5 * W or abs(step[2]) > 0.5 or abs(step[3]) > 0.5:  # diverged: no estimate
