@@ -21,6 +21,7 @@ from kino.eval.metrics.distribution import FEATURES, frechet_ci, frechet_state, 
 from kino.eval.parse import parse_video
 from kino.eval.run import SCHEMA, bootstrap_ci, evaluate, slice_parsed, slice_truth
 from kino.eval.suites import Suite, build_suite, reference_cases
+from kino.guide import WarpGuide
 from kino.model.a2d import A2D
 from kino.model.checkpoint import save_checkpoint
 from kino.model.config import preset
@@ -177,7 +178,9 @@ def test_without_controls_runs_the_same_cases_with_their_controls_left_out(tmp_p
     torch.manual_seed(0)
     ckpt = save_checkpoint(A2D(preset("test")).eval(), tmp_path / "random.safetensors")
     suite = build_suite("controls", size=(64, 64), seconds=1.0)
-    suite = dataclasses.replace(suite, cases=suite.cases[:5] + suite.cases[24:25])  # i2v, keyframes, brush, camera, dof, two references
+    # i2v, keyframes, brush, camera, dof, two references, a brush on a first frame
+    suite = dataclasses.replace(suite, cases=suite.cases[:5] + suite.cases[24:25] + suite.cases[30:31])
+    assert suite.cases[-1].controls == {"mode": "brush", "keyframes": [0]}
     seen: list[tuple[int, bool, bool, int]] = []
     orig = A2D.stream
 
@@ -186,13 +189,21 @@ def test_without_controls_runs_the_same_cases_with_their_controls_left_out(tmp_p
         return orig(self, cond, *a, **k)
 
     monkeypatch.setattr(A2D, "stream", spy)
+    lens_at: list[int] = []  # the output lens pass of a camera path with an aperture (`WarpGuide.lens`)
+    real_lens = WarpGuide.lens
+    monkeypatch.setattr(WarpGuide, "lens", lambda self, t, frames: lens_at.append(t) or real_lens(self, t, frames))
     full = evaluate(suite, str(ckpt), tmp_path / "full", steps=1, n_boot=20, quiet=True, summary=False, html=False)
     with_ctl, seen[:] = list(seen), []
+    assert lens_at[:3] == [0, 2, 4]  # the dof case's frames, chunk by chunk
+    lens_at.clear()
     bare = evaluate(suite, str(ckpt), tmp_path / "bare", steps=1, n_boot=20, quiet=True, summary=False, html=False, without_controls=True)
     assert any(k for k, _, _, _ in with_ctl) and any(b for _, b, _, _ in with_ctl) and any(c for _, _, c, _ in with_ctl)
-    assert (0, False, False, 2) in with_ctl  # the reference case's two tagged images
-    assert seen and all(s == (0, False, False, 0) for s in seen)  # its "@hero" reached the model as the word "hero"
-    assert full["cases"][-1]["prompt"] == bare["cases"][-1]["prompt"] and "@hero" in full["cases"][-1]["prompt"]
+    assert (0, False, False, 2) in with_ctl and with_ctl[-1] == (1, True, False, 0)  # two tagged images; a brushed first frame
+    assert not lens_at  # no camera path, no lens
+    # every control is left out; a brush case keeps the first frame it paints on (the image is its input, the brush its control)
+    assert seen[:-1] and all(s == (0, False, False, 0) for s in seen[:-1]) and seen[-1] == (1, False, False, 0)
+    # the reference case's "@hero" reached the model as the word "hero"
+    assert full["cases"][-2]["prompt"] == bare["cases"][-2]["prompt"] and "@hero" in full["cases"][-2]["prompt"]
     assert bare["source"]["meta"]["without_controls"] is True and full["source"]["meta"]["without_controls"] is False
     assert [c["id"] for c in bare["cases"]] == [c["id"] for c in full["cases"]]
     rc = main(["eval", "--truth", "--without-controls", "--limit", "1", "--quiet"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from kino.controls import BrushRegion, CameraControl, CameraMove, MotionBrushControl
+from kino.controls import BrushRegion, CameraControl, CameraMove, MotionBrushControl, camera_path
 from kino.generate import GenerateRequest, RequestError, generate
 from kino.guide import Drag, WarpGuide, source_coords, views_from_cameras, views_from_truth
 from kino.model.a2d import A2D, Conditions
@@ -124,6 +124,27 @@ def test_the_guide_renders_a_focus_pull_the_warp_alone_would_not_show():
     assert np.all(true_lens.blur(t, 0) <= WarpGuide((128, 96), 1, views).blur(t, 0) + 1e-9)
 
 
+def test_the_output_lens_pass_renders_the_requested_depth_of_field_on_every_frame():
+    # the same focus pull, rendered on the sharp frames themselves (what `generate` shows): each frame gets the
+    # blur its own key asks for, close to the real depth-of-field render; a pinhole path leaves frames untouched
+    sharp = _clip(CameraKey(t=1.0))
+    box = Body(1, "box", "red", (0.0, 0.4, 0.0), (0.4, 0.4, 0.4))
+    cam = CameraSpec(keys=(CameraKey(t=0.0, focus=7.0, aperture=1.4), CameraKey(t=1.0, focus=15.0, aperture=1.4)))
+    real = render(Scene(bodies=(box,), camera=cam, width=128, height=96, fps=16, seconds=1.0, look=Look(style="flat", floor="tiles", backdrop="sky")))
+    guide = WarpGuide((128, 96), 2, views_from_cameras(real.cameras))
+    out = guide.lens(0, sharp.frames)
+    assert out.dtype == np.uint8 and out.shape == sharp.frames.shape
+    t = len(out) - 1
+    on = sharp.layers[t].instance == 1
+    err = lambda a, b: np.abs(a.astype(float) - b.astype(float)).mean()  # noqa: E731
+    assert err(out[t], real.frames[t]) < 0.3 * err(sharp.frames[t], real.frames[t])  # the box 8 m out of focus
+    assert _edge_energy(_to_tensor(out[t]), on) < 0.6 * _edge_energy(_to_tensor(sharp.frames[t]), on)
+    assert _edge_energy(_to_tensor(out[1]), on) > 0.9 * _edge_energy(_to_tensor(sharp.frames[1]), on)  # still focused on it
+    assert np.array_equal(guide.lens(3, sharp.frames[3:5])[1], out[4])  # chunk by chunk = the whole clip at once
+    pinhole = WarpGuide((128, 96), 2, views_from_cameras(sharp.cameras))
+    assert pinhole.lens(0, sharp.frames) is sharp.frames
+
+
 def test_the_truth_views_carry_the_lens():
     cam = CameraSpec(keys=(CameraKey(t=0.0, focus=5.0, aperture=2.0), CameraKey(t=1.0, focus=9.0, aperture=2.0)))
     clip = render(Scene(bodies=(), camera=cam, width=64, height=48, fps=8, seconds=1.0))
@@ -166,6 +187,21 @@ def test_generate_with_a_camera_follows_the_guide_and_level_one_is_the_model_alo
     # no camera and no brush: nothing to warp, whatever the level
     plain = dict(prompt="a red ball", seconds=0.5, ratio="1:1", steps=2)
     assert np.array_equal(generate(GenerateRequest(**plain, warp_guide=0.5), model=model), generate(GenerateRequest(**plain, warp_guide=1.0), model=model))
+
+
+def test_generate_shows_each_new_frame_through_its_keys_lens(model, monkeypatch):
+    # Extend with a focus pull: every yielded chunk is the lens pass of its frames, counted after the context
+    seen = []
+    real = WarpGuide.lens
+    monkeypatch.setattr(WarpGuide, "lens", lambda self, t, frames: seen.append((t, frames.copy())) or real(self, t, frames))
+    rack = (CameraKey(t=0.0, focus=2.0, aperture=1.4), CameraKey(t=1.0, focus=30.0, aperture=1.4))
+    ext = np.full((4, 128, 128, 3), 90, np.uint8)
+    req = GenerateRequest(prompt="a red ball", seconds=0.5, ratio="1:1", steps=1, extend=ext, camera=CameraControl(keys=rack))
+    out = generate(req, model=model)
+    assert [t for t, _ in seen] == [4, 6, 8, 10] and len(out) == 8
+    views = views_from_cameras(camera_path(req.camera, 12, (128, 128), 16))  # the context's 4 frames, then the 8 new ones
+    assert np.array_equal(out[:2], real(WarpGuide((128, 128), 2, views), 4, seen[0][1]))
+    assert not np.array_equal(out[:2], seen[0][1])  # the lens changed the shown pixels
 
 
 def test_warp_guide_is_validated():

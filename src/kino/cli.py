@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--steps", type=int, default=4, help="decoder steps per chunk when generating (default 4)")
     ev.add_argument("--warp-guide", type=float, default=None, help="camera/brush warp-guide level for generation (default: generate's 0.2; 1 = the model alone, which guide-input models give the warp as an input)")
     _guidance_flags(ev)
-    ev.add_argument("--without-controls", action="store_true", help="ablation: generate each case with its keyframes, brush, camera path and reference images left out (compare with the full run)")
+    ev.add_argument("--without-controls", action="store_true", help="ablation: generate each case with its keyframes, brush, camera path and reference images left out (a brush case keeps its first frame; compare with the full run)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(fn=_eval)
     return parser

@@ -262,10 +262,16 @@ def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, k
         lat_hw = (h // model.tokenizer.down, w // model.tokenizer.down)
         warp = WarpGuide((w, h), k, controls.get("views"), controls.get("drags", ()), controls.get("drag_from", 0))
         guide = warp.for_latents(model.tokenizer) if warp else None
+        t = offset  # the next frame's index in the camera path (Extend: after the context)
         for z in model.stream(cond, frames // k, lat_hw, steps=req.steps, generator=gen, context=context, source=source, strength=req.strength, guide=guide, guide_level=req.warp_guide,
                               uncond=uncond, guidance=req.guidance, guidance_chunks=req.guidance_chunks):
             x = model.tokenizer.decode(z)[0]  # (chunk, 3, H, W)
-            yield x.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+            x = x.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+            # the requested depth of field, rendered on what is shown (never on what the model reads back):
+            # the decoder's own ~3 px blur is a floor it cannot focus below, so a lens it learnt or copied from
+            # the guide washes out (rack focus 0.28); the guide's ray trace gives each pixel's depth
+            yield warp.lens(t, x) if warp.views is not None else x
+            t += len(x)
 
 
 def _text(model: A2D, prompt: str, dev) -> tuple[torch.Tensor, torch.Tensor]:

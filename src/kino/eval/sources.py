@@ -117,7 +117,9 @@ class _Checkpoint(Source):
         # without its reference images a case keeps its words: "@hero" becomes "hero", as the text encoder reads it anyway
         prompt = gt.prompt if gt.references and not self.without_controls else prompt_words(gt.prompt)
         fields: dict = {"prompt": prompt, "fps": c.fps, "ratio": c.ratio, "seed": c.seed, "steps": self.steps, **self.guidance}
-        if gt.keyframes and not self.without_controls:
+        # the ablation drops what a mode controls with: a brush case keeps its first frame (the brush is the
+        # control there, the image is the input it paints on), an image-to-video or keyframe case does not
+        if gt.keyframes and (not self.without_controls or mode == "brush"):
             fields["keyframes"] = tuple(Keyframe(img, f) for f, img in gt.keyframes)
         if gt.references and not self.without_controls:
             fields["references"] = tuple(Reference(tag, img) for tag, img in gt.references)
@@ -132,10 +134,16 @@ class _Checkpoint(Source):
         camera = _camera_tensor(gt.truth) if mode in ("camera", "dof") and not self.without_controls else None
         brush = _brush_tensor(self.model, gt, w, h) if mode == "brush" and not self.without_controls else None
         guide = _warp_guide(self.model, gt, w, h, camera is not None, brush is not None) if self.warp_guide < 1 or self.model.decoder.guide_ch else None
+        # the output lens pass `generate` runs on a camera path with an aperture (`WarpGuide.lens`), on the truth path
+        lens = _lens_guide(gt, w, h) if camera is not None else None
+        t = 0 if gt.source is None else len(gt.source)
         chunks, first = [], None
         t0 = time.perf_counter()
         with _conditioned(self.model, camera, brush, guide, self.warp_guide):
             for chunk in stream(req, self.model):
+                if lens is not None:
+                    chunk = lens.lens(t, chunk)
+                t += len(chunk)
                 if first is None:
                     first = time.perf_counter() - t0
                 chunks.append(chunk)
@@ -195,6 +203,15 @@ def _warp_guide(model, gt: GroundTruth, w: int, h: int, camera: bool, brush: boo
 
     warp = guide_from_truth(gt.truth, gt.instance0, (w, h), model.cfg.chunk, camera, brush)
     return warp.for_latents(model.tokenizer) if warp else None
+
+
+def _lens_guide(gt: GroundTruth, w: int, h: int):
+    """The truth camera path as a `kino.guide.WarpGuide` for its output lens pass; None without an aperture."""
+    from kino.guide import guide_from_truth
+
+    if not any(c.get("aperture", 0.0) > 0 for c in gt.truth["camera"]):
+        return None
+    return guide_from_truth(gt.truth, gt.instance0, (w, h), 1, True, False)
 
 
 @contextlib.contextmanager
