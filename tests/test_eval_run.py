@@ -191,7 +191,12 @@ def test_without_controls_runs_the_same_cases_with_their_controls_left_out(tmp_p
     monkeypatch.setattr(A2D, "stream", spy)
     lens_at: list[int] = []  # the output lens pass of a camera path with an aperture (`WarpGuide.lens`)
     real_lens = WarpGuide.lens
-    monkeypatch.setattr(WarpGuide, "lens", lambda self, t, frames: lens_at.append(t) or real_lens(self, t, frames))
+    def lens(self, t, frames):  # record the calls that can change a pixel: a camera path with an aperture
+        if self.views is not None and any(v.aperture > 0 for v in self.views):
+            lens_at.append(t)
+        return real_lens(self, t, frames)
+
+    monkeypatch.setattr(WarpGuide, "lens", lens)
     full = evaluate(suite, str(ckpt), tmp_path / "full", steps=1, n_boot=20, quiet=True, summary=False, html=False)
     with_ctl, seen[:] = list(seen), []
     assert lens_at[:3] == [0, 2, 4]  # the dof case's frames, chunk by chunk

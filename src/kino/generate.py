@@ -270,7 +270,7 @@ def _run(req: GenerateRequest, model: A2D, size: tuple[int, int], frames: int, k
             # the requested depth of field, rendered on what is shown (never on what the model reads back):
             # the decoder's own ~3 px blur is a floor it cannot focus below, so a lens it learnt or copied from
             # the guide washes out (rack focus 0.28); the guide's ray trace gives each pixel's depth
-            yield warp.lens(t, x) if warp.views is not None else x
+            yield warp.lens(t, x)  # frames unchanged without a camera path or an aperture
             t += len(x)
 
 

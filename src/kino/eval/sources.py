@@ -133,16 +133,17 @@ class _Checkpoint(Source):
             self._warm.add(c.ratio)
         camera = _camera_tensor(gt.truth) if mode in ("camera", "dof") and not self.without_controls else None
         brush = _brush_tensor(self.model, gt, w, h) if mode == "brush" and not self.without_controls else None
-        guide = _warp_guide(self.model, gt, w, h, camera is not None, brush is not None) if self.warp_guide < 1 or self.model.decoder.guide_ch else None
-        # the output lens pass `generate` runs on a camera path with an aperture (`WarpGuide.lens`), on the truth path
-        lens = _lens_guide(gt, w, h) if camera is not None else None
+        # one guide from the truth, as `generate` builds one from controls: it starts the chunks (when the level or
+        # the model asks for it) and renders the camera path's depth of field on the frames shown (`WarpGuide.lens`)
+        warp = _warp_guide(self.model, gt, w, h, camera is not None, brush is not None)
+        guide = warp.for_latents(self.model.tokenizer) if warp is not None and (self.warp_guide < 1 or self.model.decoder.guide_ch) else None
         t = 0 if gt.source is None else len(gt.source)
         chunks, first = [], None
         t0 = time.perf_counter()
         with _conditioned(self.model, camera, brush, guide, self.warp_guide):
             for chunk in stream(req, self.model):
-                if lens is not None:
-                    chunk = lens.lens(t, chunk)
+                if warp is not None:
+                    chunk = warp.lens(t, chunk)
                 t += len(chunk)
                 if first is None:
                     first = time.perf_counter() - t0
@@ -198,20 +199,11 @@ def _brush_tensor(model, gt: GroundTruth, w: int, h: int):
 
 
 def _warp_guide(model, gt: GroundTruth, w: int, h: int, camera: bool, brush: bool):
-    """`kino.guide.WarpGuide` from the truth cameras / brushed objects, as `generate` builds it from controls."""
+    """`kino.guide.WarpGuide` from the truth cameras / brushed objects, as `generate` builds it from controls; None
+    without either."""
     from kino.guide import guide_from_truth
 
-    warp = guide_from_truth(gt.truth, gt.instance0, (w, h), model.cfg.chunk, camera, brush)
-    return warp.for_latents(model.tokenizer) if warp else None
-
-
-def _lens_guide(gt: GroundTruth, w: int, h: int):
-    """The truth camera path as a `kino.guide.WarpGuide` for its output lens pass; None without an aperture."""
-    from kino.guide import guide_from_truth
-
-    if not any(c.get("aperture", 0.0) > 0 for c in gt.truth["camera"]):
-        return None
-    return guide_from_truth(gt.truth, gt.instance0, (w, h), 1, True, False)
+    return guide_from_truth(gt.truth, gt.instance0, (w, h), model.cfg.chunk, camera, brush)
 
 
 @contextlib.contextmanager
