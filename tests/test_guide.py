@@ -145,6 +145,26 @@ def test_the_output_lens_pass_renders_the_requested_depth_of_field_on_every_fram
     assert pinhole.lens(0, sharp.frames) is sharp.frames
 
 
+def test_the_output_lens_pass_reuses_the_guides_ray_trace_of_the_same_frame(monkeypatch):
+    # a frame's own depth of field depends on its view alone: the warp that starts a chunk traces it, and the lens
+    # pass over the chunk's frames reads it back instead of tracing every frame again
+    import kino.guide as guide_module
+
+    box = Body(1, "box", "red", (0.0, 0.4, 0.0), (0.4, 0.4, 0.4))
+    cam = CameraSpec(keys=(CameraKey(t=0.0, focus=7.0, aperture=1.4), CameraKey(t=1.0, pan=6.0, focus=15.0, aperture=1.4)))
+    real = render(Scene(bodies=(box,), camera=cam, width=128, height=96, fps=16, seconds=1.0, look=Look(style="flat", floor="tiles", backdrop="sky")))
+    views, frames = views_from_cameras(real.cameras), real.frames
+    expected = WarpGuide((128, 96), 2, views).lens(6, frames[6:8])  # a fresh guide traces for itself
+    traces = []
+    monkeypatch.setattr(guide_module, "source_coords", lambda *a, **k: traces.append(a[:2]) or source_coords(*a, **k))
+    guide = WarpGuide((128, 96), 2, views)
+    guide(6, _to_tensor(frames[5]))  # the chunk of frames 6, 7 starts from the warp of frame 5
+    assert len(traces) == 2
+    assert np.array_equal(guide.lens(6, frames[6:8]), expected) and len(traces) == 2
+    guide.lens(8, frames[8:10])  # frames the guide has not warped are traced once each
+    assert len(traces) == 4 and all(dst is src for dst, src in traces[2:])
+
+
 def test_the_truth_views_carry_the_lens():
     cam = CameraSpec(keys=(CameraKey(t=0.0, focus=5.0, aperture=2.0), CameraKey(t=1.0, focus=9.0, aperture=2.0)))
     clip = render(Scene(bodies=(), camera=cam, width=64, height=48, fps=8, seconds=1.0))

@@ -189,6 +189,9 @@ class WarpGuide:
         self.source_lens = source_lens
         self.drag_from = drag_from  # the video frame a brush is painted on (Extend: the first new frame)
         self.anchor: tuple[int, torch.Tensor] | None = None  # (frame index, pixels) of the first frame given
+        # frame -> the circle of confusion its own lens asks for: it depends on that frame's view alone, so the guide's
+        # warp and the output lens pass of the same frame share one ray trace (a few chunks kept: a clip runs forward)
+        self._wants: dict[int, np.ndarray] = {}
 
     def __bool__(self) -> bool:
         return self.views is not None or bool(self.drags)
@@ -228,7 +231,7 @@ class WarpGuide:
             dst, srcv = self._at(self.views, t), self._at(self.views, r)
             if lens and dst.aperture > 0:
                 cam, zd, zs = source_coords(dst, srcv, self.size, self.pivot, depth=True)
-                coc = self._coc(dst, srcv, zd, zs)
+                coc = self._coc(t, srcv, zd, zs)
             else:
                 cam = source_coords(dst, srcv, self.size, self.pivot)
             fx, fy = np.clip(src[..., 0] - 0.5, 0, w - 1), np.clip(src[..., 1] - 0.5, 0, h - 1)
@@ -236,8 +239,20 @@ class WarpGuide:
             src = cam[iy, ix] + (src - np.stack([ix, iy], -1) - 0.5)  # camera map at the nearest pixel, plus the sub-pixel rest
         return (src, hole, fg, coc) if lens else (src, hole, fg)
 
-    def _coc(self, dst: View, src: View, zd: np.ndarray, zs: np.ndarray) -> np.ndarray | None:
-        want = dst.coc(zd)
+    def _want(self, t: int, zd: np.ndarray | None = None) -> np.ndarray:
+        """(H, W) circle of confusion frame t's lens asks for at each pixel, from its depth zd (traced if not given)."""
+        t = max(0, min(t, len(self.views) - 1))
+        if t not in self._wants:
+            dst = self.views[t]
+            if zd is None:
+                zd = source_coords(dst, dst, self.size, self.pivot, depth=True)[1]
+            self._wants[t] = dst.coc(zd)
+            if len(self._wants) > 4 * self.chunk:
+                del self._wants[next(iter(self._wants))]  # the oldest frame
+        return self._wants[t]
+
+    def _coc(self, t: int, src: View, zd: np.ndarray | None, zs: np.ndarray | None) -> np.ndarray | None:
+        want = self._want(t, zd)
         if self.source_lens:
             want = np.sqrt(np.clip(want**2 - src.coc(zs) ** 2, 0.0, None))
         return want if want.max() >= MIN_BLUR else None
@@ -250,8 +265,10 @@ class WarpGuide:
         dst, src = self._at(self.views, t), self._at(self.views, r)
         if dst.aperture <= 0:
             return None
+        if not self.source_lens:  # what frame t asks for, whatever frame r gave
+            return self._coc(t, src, None, None)
         _, zd, zs = source_coords(dst, src, self.size, self.pivot, depth=True)
-        return self._coc(dst, src, zd, zs)
+        return self._coc(t, src, zd, zs)
 
     def lens(self, t: int, frames: np.ndarray) -> np.ndarray:
         """uint8 frames (n, H, W, 3) of frames t .. t+n-1, each blurred by the depth of field its camera key asks

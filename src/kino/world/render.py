@@ -368,16 +368,18 @@ def _shadows(scene: Scene, motion: Motion, cam: Camera, f: int, img, world, floo
 
 # ------------------------------------------------------------------------------------------- lens
 def _box_blur(img: np.ndarray, r: int, axis: int) -> np.ndarray:
-    """Running-mean blur of radius r along one axis (edges clamped), via a cumulative sum."""
+    """Running-mean blur of radius r along one axis (edges clamped), via a cumulative sum. The two ends of each
+    window are slices of the sum, not gathered copies: the same numbers, ~25% faster (the lens is per frame)."""
     if r <= 0:
         return img
     n = img.shape[axis]
     pad = [(0, 0)] * img.ndim
     pad[axis] = (r + 1, r)
     c = np.cumsum(np.pad(img, pad, mode="edge"), axis=axis, dtype=np.float32)
-    hi = np.take(c, np.arange(2 * r + 1, 2 * r + 1 + n), axis=axis)
-    lo = np.take(c, np.arange(0, n), axis=axis)
-    return (hi - lo) / (2 * r + 1)
+    hi = [slice(None)] * img.ndim
+    lo = list(hi)
+    hi[axis], lo[axis] = slice(2 * r + 1, 2 * r + 1 + n), slice(0, n)
+    return (c[tuple(hi)] - c[tuple(lo)]) / (2 * r + 1)
 
 
 LEVELS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)  # blur radii (px) of the pyramid
@@ -394,14 +396,20 @@ def depth_of_field(img: np.ndarray, coc: np.ndarray) -> np.ndarray:
     prev = img
     prev_r = 0.0
     top = float(radius.max())
+    blurs: dict[int, np.ndarray] = {}  # by box radius: the 1 px and 2 px levels share k = 1
     for r in LEVELS[1:]:
         if prev_r >= top:
             break
         k = max(1, int(round(r / 1.5)))
-        cur = _box_blur(_box_blur(img, k, 0), k, 1)
-        cur = _box_blur(_box_blur(cur, k, 0), k, 1)
-        wgt = np.clip((radius - prev_r) / (r - prev_r), 0, 1)[..., None]
-        sel = (radius > prev_r)[..., None]
-        out = np.where(sel, prev + (cur - prev) * wgt, out)
+        if k not in blurs:
+            cur = _box_blur(_box_blur(img, k, 0), k, 1)
+            blurs[k] = _box_blur(_box_blur(cur, k, 0), k, 1)
+        cur = blurs[k]
+        # each pixel blends the two levels about its radius, written once: only the pixels in this bracket
+        sel = (radius > prev_r) & (radius <= r)  # radius is clipped to the top level
+        if sel.any():
+            out = out.astype(np.result_type(out, radius), copy=False)
+            wgt = np.clip((radius[sel] - prev_r) / (r - prev_r), 0, 1)[..., None]
+            out[sel] = prev[sel] + (cur[sel] - prev[sel]) * wgt
         prev, prev_r = cur, r
     return out
