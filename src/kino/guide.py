@@ -34,7 +34,6 @@ blurred once, after its two warps (anchor, newest) are merged.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,16 +174,6 @@ def source_coords(dst: View, src: View, size: tuple[int, int], pivot: Sequence[f
     return xy, lam, np.where(finite, z, np.inf)
 
 
-def _each(fn: Callable, items: Sequence) -> list:
-    """[fn(item) for item in items] on as many threads as torch may use: the lens blurs frames independently, and
-    numpy lets go of the GIL inside its array loops, so the frames of a chunk blur side by side between model steps."""
-    n = min(len(items), torch.get_num_threads())
-    if n <= 1:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(fn, items))
-
-
 class WarpGuide:
     """Per chunk, the warped starting point: `guide(first_frame, last_pixels)` → (k, 3, H, W) in [-1, 1]. One
     guide serves one video (it keeps that video's anchor frame).
@@ -284,13 +273,12 @@ class WarpGuide:
     def lens(self, t: int, frames: np.ndarray) -> np.ndarray:
         """uint8 frames (n, H, W, 3) of frames t .. t+n-1, each blurred by the depth of field its camera key asks
         for (the output lens pass: the frames are taken as sharp); unchanged without an aperture."""
-        cocs = [self.blur(t + i, t + i) for i in range(len(frames))]
-        todo = [i for i, coc in enumerate(cocs) if coc is not None]
-        if not todo:
-            return frames
-        out = frames.copy()
-        for i, x in zip(todo, _each(lambda i: depth_of_field(frames[i].astype(np.float32), cocs[i]), todo), strict=True):
-            out[i] = np.clip(x + 0.5, 0, 255).astype(np.uint8)
+        out = frames
+        for i in range(len(frames)):
+            coc = self.blur(t + i, t + i)
+            if coc is not None:
+                out = out.copy() if out is frames else out
+                out[i] = np.clip(depth_of_field(frames[i].astype(np.float32), coc) + 0.5, 0, 255).astype(np.uint8)
         return out
 
     def for_latents(self, tokenizer) -> Callable[[int, torch.Tensor], torch.Tensor]:
@@ -348,7 +336,7 @@ class WarpGuide:
         if self.anchor is None:
             self.anchor = (r, last)
         ar, anchor = self.anchor
-        out = []  # (sharp frame, its circle of confusion)
+        out = []
         for t in range(t0, t0 + self.chunk):
             x, _, coc = self._warp(t, r, last)
             if ar != r:
@@ -357,5 +345,5 @@ class WarpGuide:
                 if coc is not None or ca is not None:  # each pixel's blur as its source needs it (they differ with `source_lens`)
                     z = np.zeros(known.shape)
                     coc = np.where(known.cpu().numpy(), z if ca is None else ca, z if coc is None else coc)
-            out.append((x, coc))
-        return torch.stack(_each(lambda xc: self._lens(*xc), out))  # one blur of the merged frame, not one per source
+            out.append(self._lens(x, coc))  # one blur of the merged frame, not one per source
+        return torch.stack(out)
