@@ -1,19 +1,29 @@
-"""What the warp guide's lens costs: a 4 s 16:9 clip with a pan, with and without a rack focus (shipped weights).
+"""What camera and lens requests cost: a 4 s 16:9 clip with a pan, with and without a rack focus (shipped weights).
 
-    .venv/bin/python scripts/lens_cost.py   # wall seconds per request, two rounds (the first warms up)
+    .venv/bin/python scripts/lens_cost.py [ROUNDS]   # wall seconds per request: median and min over ROUNDS (default 5)
+
+One warm-up round first. Single runs on this 2-core machine vary by ±15% (session 13 saw the same pinhole request
+take 3.50 s and 2.88 s), so compare medians taken in the same sitting.
 """
 
+import statistics
+import sys
 import time
 
 from kino.controls import CameraControl, CameraMove
 from kino.generate import GenerateRequest, generate
 from kino.world.scene import CameraKey
 
+rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 rack = (CameraKey(t=0.0, focus=6.0, aperture=1.4), CameraKey(t=1.0, focus=14.0, aperture=1.4))
 cameras = {"pan, pinhole": CameraControl(preset=CameraMove(pan=4)), "pan, rack focus f/1.4": CameraControl(preset=CameraMove(pan=4), keys=rack)}
-for rnd in range(2):
+times: dict[str, list[float]] = {name: [] for name in cameras}
+for rnd in range(rounds + 1):
     for name, cam in cameras.items():
         req = GenerateRequest(prompt="a red ball rolls on grass", seconds=4, ratio="16:9", seed=1, camera=cam)
         t = time.perf_counter()
         generate(req)
-        print(rnd, name, f"{time.perf_counter() - t:.2f} s")
+        if rnd:  # round 0 warms up
+            times[name].append(time.perf_counter() - t)
+for name, ts in times.items():
+    print(f"{name}: median {statistics.median(ts):.2f} s, min {min(ts):.2f} s over {len(ts)}")
