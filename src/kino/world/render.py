@@ -369,7 +369,7 @@ def _shadows(scene: Scene, motion: Motion, cam: Camera, f: int, img, world, floo
 # ------------------------------------------------------------------------------------------- lens
 def _box_blur(img: np.ndarray, r: int, axis: int) -> np.ndarray:
     """Running-mean blur of radius r along one axis (edges clamped), via a cumulative sum. The two ends of each
-    window are slices of the sum, not gathered copies: the same numbers, ~25% faster (the lens is per frame)."""
+    window are slices of the sum, not gathered copies: the same numbers, two copies fewer (the lens runs per frame)."""
     if r <= 0:
         return img
     n = img.shape[axis]
