@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/lens_cost.py [ROUNDS]   # wall seconds per request: median and min over ROUNDS (default 5)
 
-One warm-up round first. Single runs on this 2-core machine vary by ±15% (session 13 saw the same pinhole request
-take 3.50 s and 2.88 s), so compare medians taken in the same sitting.
+One warm-up round first. Single runs on this 2-core machine vary a lot (session 13: the same code's pinhole pan took
+2.94 s to 3.9 s within one sitting), so compare medians taken in the same sitting.
 """
 
 import statistics

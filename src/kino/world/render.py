@@ -410,6 +410,7 @@ def depth_of_field(img: np.ndarray, coc: np.ndarray) -> np.ndarray:
         if sel.any():
             out = out.astype(np.result_type(out, radius), copy=False)
             wgt = np.clip((radius[sel] - prev_r) / (r - prev_r), 0, 1)[..., None]
-            out[sel] = prev[sel] + (cur[sel] - prev[sel]) * wgt
+            lo = prev[sel]
+            out[sel] = lo + (cur[sel] - lo) * wgt
         prev, prev_r = cur, r
     return out
