@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -69,6 +70,9 @@ class TrainConfig:
     object_weight: float = 1.0  # loss weight of latent pixels showing an object, relative to the background's (1 = uniform; `pixel_weights`)
     p_terminal: float = 0.0  # share of decoder rows trained at t in (decoder.TERMINAL, 1], where only the prompt and controls inform (`Decoder.loss`)
     object_weight_from: str = "target"  # "target": each frame's own masks (run obj-1); "prev": chunk i>0 from chunk i-1's masks (unbiased; `pixel_weights`)
+    # every Nth A2D step (0: never) trains on one-chunk clips, `batch` x chunks-per-clip of them: as many decoder rows
+    # as a normal step, all of them the first chunk, the one drawn from the prompt alone (`_first_chunk_steps`)
+    first_chunk_every: int = 0
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -287,6 +291,21 @@ def _input_blocks(have, want) -> list[tuple[int, int, int]]:
     return out
 
 
+def _first_chunk_steps(main, first, every: int, state: dict):
+    """Yield (samples, is_first): the main stream's batches, but every `every`th A2D step a batch from `first`.
+
+    Why: a t2v clip's first chunk is the only one drawn from the prompt alone (colours, floor, layout); later
+    chunks continue what is there. In a 1 s clip it is 1 of 8 decoder rows, and prompt colour stayed at ~0.19
+    across six runs (docs/model.md). One-chunk clips cost ~1/6 of a 1 s clip to render and their backbone pass is
+    the prefix and one block, so a step of them trains 8x the first-chunk rows at about a normal step's cost.
+    The backbone state that predicts chunk 0 reads the prefix and BOS only (block-causal), the same in both."""
+    while True:
+        if first is not None and state["stage"] == "a2d" and state["step"] % every == every - 1:
+            yield next(first), True
+        else:
+            yield next(main), False
+
+
 def _batches(stream, batch: int):
     """Group streamed samples by frame size (aspect buckets) into equal-shape batches."""
     queues: dict[tuple, list[Sample]] = defaultdict(list)
@@ -376,6 +395,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             dist.broadcast(p_.data, 0)
     spec = DataSpec(split="train", fps=cfg.fps, seconds=cfg.seconds, seed=cfg.seed * 1000 + rank, sizes=cfg.sizes)
     stream = WorldStream(spec, start=state["data_index"], workers=cfg.workers)
+    first = None
+    if cfg.first_chunk_every > 0:  # its own seeds (a different base), so no clip of it repeats the main stream's
+        n_chunks = max(1, round(cfg.seconds * cfg.fps) // model.cfg.chunk)
+        fspec = dataclasses.replace(spec, seconds=model.cfg.chunk / cfg.fps, seed=spec.seed + 500)
+        first = _batches(WorldStream(fspec, start=state.get("first_index", 0), workers=cfg.workers), cfg.batch * n_chunks)
     history = defaultdict(list, {k: [tuple(p) for p in v] for k, v in state["history"].items()})
     t_start, t_saved = time.time(), time.time()
     seconds_before = state["seconds"]
@@ -395,7 +419,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         (out / "progress.json").write_text(json.dumps({k: v for k, v in state.items() if k != "history"}, indent=1))
         return save_checkpoint(ema, out / "model.safetensors", dtype=torch.bfloat16, steps=state["step"], tokenizer_steps=state["tok_step"], train_seconds=round(state["seconds"]), preset=cfg.preset, recipe=cfg.__dict__, recipes=state["recipes"], **({"init": state["init"]} if "init" in state else {}))
 
-    for samples in _batches(stream, cfg.batch):
+    for samples, is_first in _first_chunk_steps(_batches(stream, cfg.batch), first, cfg.first_chunk_every, state):
         elapsed = time.time() - t_start
         if distributed:  # every rank follows rank 0's clock, so all stop and switch stage on the same step
             clock = torch.tensor([elapsed], dtype=torch.float64)
@@ -403,7 +427,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             elapsed = float(clock)
         if elapsed >= budget:
             break
-        state["data_index"] += len(samples) * (int(os.environ.get("WORLD_SIZE", 1)))
+        state["first_index" if is_first else "data_index"] = state.get("first_index" if is_first else "data_index", 0) + len(samples) * (int(os.environ.get("WORLD_SIZE", 1)))
         if state["stage"] == "tokenizer":
             # every rendered frame is used, in several small updates: updates, not frames per update, are
             # what the autoencoder needs (128 frames/step reached 20.3 dB where 16 frames/step reached 23.9 dB
@@ -444,7 +468,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 torch.nn.utils.clip_grad_norm_(gen_params, 1.0)
                 opt.step()
             state["step"] += 1
-            history["a2d"].append((state["step"], loss.item()))
+            history["a2d first chunk" if is_first else "a2d"].append((state["step"], loss.item()))
             history["lr"].append((state["step"], lr))
         with torch.no_grad():  # EMA with warm-up (early weights forgotten fast); the tokenizer is copied outright
             decay = min(cfg.ema, (1 + state["step"]) / (10 + state["step"]))
@@ -472,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget of this invocation")
     p.add_argument("--batch", type=int, default=TrainConfig.batch, help="clips per step (per process)")
     p.add_argument("--self-prev", type=float, default=TrainConfig.self_prev, help="fraction of clips whose decoder reads its own one-step sample as the previous chunk (exposure-bias repair)")
+    p.add_argument("--first-chunk-every", type=int, default=TrainConfig.first_chunk_every, help="every Nth step trains on one-chunk clips (batch x chunks per clip of them: the first chunk, drawn from the prompt alone); 0 = never")
     p.add_argument("--decoder-chunks", type=int, default=TrainConfig.decoder_chunks, help="chunks per clip the decoder trains on (first + random); 0 = all (default)")
     p.add_argument("--p-tag", type=float, default=TrainConfig.p_tag, help="of the batches given reference images, the fraction whose captions name those subjects @hero / @villain instead of by look")
     p.add_argument("--p-guide", type=float, default=TrainConfig.p_guide, help="guide_input presets: of the batches given the camera path or a brush, the fraction also given the warp guide")
@@ -491,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", default=None, help="start from this checkpoint's weights (fresh optimizer)")
     a = p.parse_args(argv)
     sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in a.size) if a.size else TrainConfig.sizes
-    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, lr_end=a.lr_end, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev, p_reference=a.p_reference, p_tag=a.p_tag, p_guide=a.p_guide, object_weight=a.object_weight, object_weight_from=a.object_weight_from, p_terminal=a.p_terminal)
+    cfg = TrainConfig(preset=a.preset, out=a.out or f"runs/{a.preset}", minutes=a.minutes, batch=a.batch, seconds=a.seconds, sizes=sizes, workers=a.workers, lr=a.lr, lr_end=a.lr_end, seed=a.seed, tokenizer_steps=a.tokenizer_steps, save_minutes=a.save_minutes, device=a.device, init=a.init, decoder_chunks=a.decoder_chunks or None, self_prev=a.self_prev, p_reference=a.p_reference, p_tag=a.p_tag, p_guide=a.p_guide, object_weight=a.object_weight, object_weight_from=a.object_weight_from, p_terminal=a.p_terminal, first_chunk_every=a.first_chunk_every)
     if not 0.0 <= cfg.p_terminal <= 1.0:
         p.error(f"--p-terminal: must be in [0, 1], got {cfg.p_terminal}")
     if cfg.object_weight <= 0:

@@ -118,16 +118,16 @@ class A2D(nn.Module):
         x = x + self._common(b, n, h // p, w // p, camera, next_camera, x.device, k)
         lvl = self.level_mlp(timestep_embedding(level, x.shape[-1]))  # (B, D)
         x = x + lvl[:, None, None, None] + self.type_emb.weight[TYPES["chunk"]]
-        return x.reshape(b, n, k * x.shape[3], -1)
+        return x.reshape(b, n, k * x.shape[3], x.shape[-1])  # D named: a one-chunk clip has n = 0 context chunks
 
     def _common(self, b, n, hp, wp, camera, next_camera, device, k: int | None = None) -> torch.Tensor:
         """Position, frame-in-chunk and camera embeddings (B or 1, n, k, S, D)."""
         k, d = k or self.cfg.chunk, self.cfg.backbone.width
         e = _sincos_2d(hp, wp, d, device)[None, None, None] + self.frame_emb.weight[:k][None, None, :, None]  # (1,1,k,S,D)
         if camera is not None:
-            e = e + self.camera_in(camera.reshape(b, n, k, -1))[:, :, :, None]
+            e = e + self.camera_in(camera.reshape(b, n, k, camera.shape[-1]))[:, :, :, None]
         if next_camera is not None:
-            e = e + self.next_camera_in(next_camera.reshape(b, n, k, -1))[:, :, :, None]
+            e = e + self.next_camera_in(next_camera.reshape(b, n, k, next_camera.shape[-1]))[:, :, :, None]
         return e
 
     def _bos_tokens(self, b: int, hp: int, wp: int, next_camera: torch.Tensor | None, device) -> torch.Tensor:
@@ -191,7 +191,7 @@ class A2D(nn.Module):
         bos = self._bos_tokens(b, hp, wp, cam[:, :1] if cam is not None else None, latents.device)
         prefix, prel, pad = self._prefix(cond, hp, wp)
         s = k * hp * wp
-        x = torch.cat([prefix, bos, ctx.reshape(b, (n - 1) * s, -1)], 1)  # (B, Lp + n*s, D)
+        x = torch.cat([prefix, bos, ctx.flatten(1, 2)], 1)  # (B, Lp + n*s, D)
         ids = torch.cat([torch.full_like(prel, PREFIX), torch.arange(n, device=x.device).repeat_interleave(s)])
         rel = torch.cat([prel, torch.arange(n, device=x.device).repeat_interleave(s)])
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
