@@ -8,7 +8,7 @@ import torch
 
 from kino.controls import BrushRegion, CameraControl, CameraMove, MotionBrushControl, camera_path
 from kino.generate import GenerateRequest, RequestError, generate
-from kino.guide import Drag, WarpGuide, source_coords, views_from_cameras, views_from_truth
+from kino.guide import Drag, WarpGuide, scene_points, source_coords, views_from_cameras, views_from_truth
 from kino.model.a2d import A2D, Conditions
 from kino.model.config import preset
 from kino.world.render import render
@@ -155,14 +155,20 @@ def test_the_output_lens_pass_reuses_the_guides_ray_trace_of_the_same_frame(monk
     real = render(Scene(bodies=(box,), camera=cam, width=128, height=96, fps=16, seconds=1.0, look=Look(style="flat", floor="tiles", backdrop="sky")))
     views, frames = views_from_cameras(real.cameras), real.frames
     expected = WarpGuide((128, 96), 2, views).lens(6, frames[6:8])  # a fresh guide traces for itself
-    traces = []
-    monkeypatch.setattr(guide_module, "source_coords", lambda *a, **k: traces.append(a[:2]) or source_coords(*a, **k))
+    want = WarpGuide((128, 96), 2, views)
+    want(6, _to_tensor(frames[5]))
+    warped = want(10, _to_tensor(frames[9]))  # from the newest frame (9) and the anchor (5)
+    traces = []  # the dst view of each ray trace
+    monkeypatch.setattr(guide_module, "scene_points", lambda *a, **k: traces.append(a[0]) or scene_points(*a, **k))
     guide = WarpGuide((128, 96), 2, views)
     guide(6, _to_tensor(frames[5]))  # the chunk of frames 6, 7 starts from the warp of frame 5
-    assert len(traces) == 2
+    assert len(traces) == 2 and traces[0] is views[6] and traces[1] is views[7]
     assert np.array_equal(guide.lens(6, frames[6:8]), expected) and len(traces) == 2
     guide.lens(8, frames[8:10])  # frames the guide has not warped are traced once each
-    assert len(traces) == 4 and all(dst is src for dst, src in traces[2:])
+    assert len(traces) == 4 and traces[2] is views[8] and traces[3] is views[9]
+    # frames 10, 11 are warped from two sources, the newest frame (9) and the anchor (5): one trace each, not two
+    assert torch.equal(guide(10, _to_tensor(frames[9])), warped)
+    assert len(traces) == 6 and traces[4] is views[10] and traces[5] is views[11]
 
 
 def test_the_truth_views_carry_the_lens():

@@ -17,7 +17,7 @@ from kino.io.video import write_mp4
 from kino.world.camera import camera_path
 from kino.world.flow import forward_flow, warp_backward
 from kino.world.palette import rgb
-from kino.world.render import LEVELS, _box_blur, depth_of_field, render
+from kino.world.render import LEVELS, box_blur, depth_of_field, render
 from kino.world.sample import SCENARIOS, sample_scene
 from kino.world.scene import Body, CameraKey, CameraSpec, Look, Scene, SceneError
 from kino.world.truth import ground_truth, measure_tracks
@@ -366,12 +366,12 @@ def test_depth_of_field_blurs_only_what_is_out_of_focus():
 
 def _depth_of_field_by_levels(img, coc):
     """The blend written plainly: every level over the whole image, each pixel ending between the two levels about
-    its radius (the per-frame version in render.py computes each box blur once and writes each pixel once)."""
+    its radius (render.py computes each box blur once and sums the levels' differences instead)."""
     radius = np.clip(coc / 2.0, 0, LEVELS[-1])
     out, prev, prev_r = img.copy(), img, 0.0
     for r in LEVELS[1:]:
         k = max(1, int(round(r / 1.5)))
-        cur = _box_blur(_box_blur(_box_blur(_box_blur(img, k, 0), k, 1), k, 0), k, 1)
+        cur = box_blur(box_blur(img, k), k)
         out = np.where((radius > prev_r)[..., None], prev + (cur - prev) * np.clip((radius - prev_r) / (r - prev_r), 0, 1)[..., None], out)
         prev, prev_r = cur, r
     return out
@@ -381,13 +381,21 @@ def test_depth_of_field_equals_the_plain_level_blend_and_box_blur_the_running_me
     rng = np.random.default_rng(3)
     img = rng.uniform(0, 255, (37, 53, 3)).astype(np.float32)
     for coc in (rng.uniform(0, 40, (37, 53)), np.where(rng.uniform(size=(37, 53)) < 0.5, 4.0, 0.0), np.full((37, 53), 2.0, np.float32)):
-        assert np.array_equal(depth_of_field(img, coc), _depth_of_field_by_levels(img, coc))
-    assert np.array_equal(depth_of_field(img, np.zeros((37, 53))), img)
-    # a radius-2 box along each axis is the mean of the 5 neighbours, the edge pixel repeated past the border
-    padded = np.pad(img, ((2, 2), (0, 0), (0, 0)), mode="edge")
-    assert np.allclose(_box_blur(img, 2, 0), sum(padded[i : i + 37] for i in range(5)) / 5, atol=1e-3)
-    padded = np.pad(img, ((0, 0), (2, 2), (0, 0)), mode="edge")
-    assert np.allclose(_box_blur(img, 2, 1), sum(padded[:, i : i + 53] for i in range(5)) / 5, atol=1e-3)
+        assert np.allclose(depth_of_field(img, coc), _depth_of_field_by_levels(img, coc), atol=1e-3)
+    coc = rng.uniform(0, 40, (37, 53))
+    coc[:5] = np.nan  # no depth known there: left sharp, as the bracket blend left it
+    got = depth_of_field(img, coc)
+    assert np.array_equal(got[:5], img[:5]) and np.allclose(got[5:], _depth_of_field_by_levels(img, coc)[5:], atol=1e-3)
+    still = depth_of_field(img, np.zeros((37, 53)))
+    assert np.array_equal(still, img) and not np.shares_memory(still, img)
+    # a radius-r box is the mean of the (2r+1)^2 neighbours, the edge pixel repeated past the border, also for a
+    # window wider than the image (r = 11 on a 37 x 53 image: the border is repeated up to 11 times)
+    for r in (1, 2, 11):
+        padded = np.pad(img, ((r, r), (r, r), (0, 0)), mode="edge")
+        want = sum(padded[i : i + 37, j : j + 53] for i in range(2 * r + 1) for j in range(2 * r + 1)) / (2 * r + 1) ** 2
+        assert np.allclose(box_blur(img, r), want, atol=1e-3), r
+    assert box_blur(img[:, ::2], 2).shape == (37, 27, 3)  # a strided view is accepted
+    assert np.allclose(box_blur(img.astype(np.float64), 2), box_blur(img, 2), atol=1e-3)
 
 
 def test_circle_of_confusion_is_zero_at_focus_and_grows_away_from_it():

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from kino.world.camera import circle_of_confusion
 from kino.world.render import depth_of_field
 
-__all__ = ["View", "Drag", "WarpGuide", "source_coords", "views_from_cameras", "views_from_truth", "drag_from_region", "drags_from_truth", "guide_from_truth"]
+__all__ = ["View", "Drag", "WarpGuide", "scene_points", "source_coords", "views_from_cameras", "views_from_truth", "drag_from_region", "drags_from_truth", "guide_from_truth"]
 
 FAR = 80.0  # metres: ground farther than this is treated as at infinity (the horizon)
 PIVOT = (0.0, 0.7, 0.0)  # Kino World's default framing point (CameraSpec.target): where a shot's subjects stand
@@ -142,9 +142,10 @@ def guide_from_truth(truth: dict, instance0: np.ndarray, size: tuple[int, int], 
     return warp if warp else None
 
 
-def source_coords(dst: View, src: View, size: tuple[int, int], pivot: Sequence[float] | None = PIVOT, depth: bool = False):
-    """(H, W, 2) pixel coordinates (x, y) in view `src` of the scene point seen at each pixel of view `dst`; with
-    `depth`, also that point's camera depth (H, W) in `dst` and in `src` (inf: at infinity; nan: behind `src`).
+def scene_points(dst: View, size: tuple[int, int], pivot: Sequence[float] | None = PIVOT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What each pixel of view `dst` sees in the guide's scene model: (H, W, 3) world ray directions, (H, W) ray
+    parameters (inf: at infinity) and the (H, W) mask of finite points. The half of `source_coords` that depends on
+    `dst` alone, so a guide warping one frame from two sources (the newest frame and the anchor) traces it once.
 
     The scene is the ground plane y = 0 up to the `pivot` (the point the shot is framed on, where its subjects
     stand), a vertical stand-in plane through the pivot facing the camera up to STAND metres (the subjects: an
@@ -162,7 +163,14 @@ def source_coords(dst: View, src: View, size: tuple[int, int], pivot: Sequence[f
             lp = np.where(denom > 1e-6, float(n @ (np.asarray(pivot, float) - dst.C)) / np.where(denom > 1e-6, denom, 1.0), np.inf)
             y = dst.C[1] + lp * rays[..., 1]
             lam = np.where((lp > 0) & (lp < lam) & (y >= 0) & (y <= STAND), lp, lam)
-    finite = np.isfinite(lam)
+    return rays, lam, np.isfinite(lam)
+
+
+def source_coords(dst: View, src: View, size: tuple[int, int], pivot: Sequence[float] | None = PIVOT, depth: bool = False, points=None):
+    """(H, W, 2) pixel coordinates (x, y) in view `src` of the scene point seen at each pixel of view `dst`; with
+    `depth`, also that point's camera depth (H, W) in `dst` and in `src` (inf: at infinity; nan: behind `src`).
+    `points`: `scene_points(dst, size, pivot)` if already traced (the scene model is described there)."""
+    rays, lam, finite = scene_points(dst, size, pivot) if points is None else points
     # finite points project through src's centre; the rest are directions (rotation and zoom only)
     pts = np.where(finite[..., None], dst.C + np.where(finite, lam, 0.0)[..., None] * rays - src.C, rays)
     p = pts @ src.R.T @ src.K.T
@@ -192,6 +200,7 @@ class WarpGuide:
         # frame -> the circle of confusion its own lens asks for: it depends on that frame's view alone, so the guide's
         # warp and the output lens pass of the same frame share one ray trace (a few chunks kept: a clip runs forward)
         self._wants: dict[int, np.ndarray] = {}
+        self._points: dict[int, tuple] = {}  # frame -> its `scene_points`, for the same reason (both sources of a warp)
 
     def __bool__(self) -> bool:
         return self.views is not None or bool(self.drags)
@@ -229,15 +238,25 @@ class WarpGuide:
         coc = None
         if self.views is not None:  # the camera moves the whole picture, dragged regions included
             dst, srcv = self._at(self.views, t), self._at(self.views, r)
+            pts = self._scene_points(t)
             if lens and dst.aperture > 0:
-                cam, zd, zs = source_coords(dst, srcv, self.size, self.pivot, depth=True)
+                cam, zd, zs = source_coords(dst, srcv, self.size, self.pivot, depth=True, points=pts)
                 coc = self._coc(t, srcv, zd, zs)
             else:
-                cam = source_coords(dst, srcv, self.size, self.pivot)
+                cam = source_coords(dst, srcv, self.size, self.pivot, points=pts)
             fx, fy = np.clip(src[..., 0] - 0.5, 0, w - 1), np.clip(src[..., 1] - 0.5, 0, h - 1)
             ix, iy = np.round(fx).astype(int), np.round(fy).astype(int)
             src = cam[iy, ix] + (src - np.stack([ix, iy], -1) - 0.5)  # camera map at the nearest pixel, plus the sub-pixel rest
         return (src, hole, fg, coc) if lens else (src, hole, fg)
+
+    def _scene_points(self, t: int) -> tuple:
+        """`scene_points` of frame t's view, traced once per frame (a few chunks kept: a clip runs forward)."""
+        t = max(0, min(t, len(self.views) - 1))
+        if t not in self._points:
+            self._points[t] = scene_points(self.views[t], self.size, self.pivot)
+            if len(self._points) > 4 * self.chunk:
+                del self._points[next(iter(self._points))]  # the oldest frame
+        return self._points[t]
 
     def _want(self, t: int, zd: np.ndarray | None = None) -> np.ndarray:
         """(H, W) circle of confusion frame t's lens asks for at each pixel, from its depth zd (traced if not given)."""
@@ -245,7 +264,7 @@ class WarpGuide:
         if t not in self._wants:
             dst = self.views[t]
             if zd is None:
-                zd = source_coords(dst, dst, self.size, self.pivot, depth=True)[1]
+                zd = self._scene_points(t)[1]  # the ray parameter is dst's own depth
             self._wants[t] = dst.coc(zd)
             if len(self._wants) > 4 * self.chunk:
                 del self._wants[next(iter(self._wants))]  # the oldest frame
@@ -267,7 +286,7 @@ class WarpGuide:
             return None
         if not self.source_lens:  # what frame t asks for, whatever frame r gave
             return self._coc(t, src, None, None)
-        _, zd, zs = source_coords(dst, src, self.size, self.pivot, depth=True)
+        _, zd, zs = source_coords(dst, src, self.size, self.pivot, depth=True, points=self._scene_points(t))
         return self._coc(t, src, zd, zs)
 
     def lens(self, t: int, frames: np.ndarray) -> np.ndarray:
