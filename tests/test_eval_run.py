@@ -86,6 +86,18 @@ def test_limit_must_be_positive():
         build_suite("nope")
 
 
+def test_count_adds_cases_after_the_unchanged_ones(tmp_path):
+    long = build_suite("long", count=6)
+    assert long.cases[:4] == build_suite("long").cases and len(long.cases) == 6 and long.cases[5].id == "long-005"
+    for bad in (0, -2, 2.5, True):
+        with pytest.raises(ValueError, match="count"):
+            build_suite("long", count=bad)
+    args = ["eval", "--suite", "standard", "--truth", "--size", "64x64", "--seconds", "1", "--quiet"]
+    assert main([*args, "--count", "41", "--cases", "standard-040", "--out", str(tmp_path)]) == 0  # the 41st case exists
+    assert [c["id"] for c in json.loads((tmp_path / "report.json").read_text())["cases"]] == ["standard-040"]
+    assert main([*args, "--count", "0", "--out", str(tmp_path / "x")]) == 2
+
+
 def test_cases_picks_ids_by_pattern_in_suite_order(tmp_path, capsys):
     suite = build_suite("controls")
     assert [c.id for c in suite.only("controls-rack-*,controls-004").cases] == ["controls-004"] + [f"controls-rack-{j:03d}" for j in range(4)]

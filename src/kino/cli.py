@@ -271,7 +271,7 @@ def _eval(args: argparse.Namespace) -> int:
         source = args.checkpoint or str(DEFAULT_CHECKPOINT)
         if not Path(source).is_file():
             raise ValueError(f"checkpoint: {source!r} does not exist (train one with `kino train`, or pass --videos DIR / --truth)")
-    suite = build_suite(args.suite, seed=args.seed, size=args.size, seconds=args.seconds)
+    suite = build_suite(args.suite, seed=args.seed, size=args.size, seconds=args.seconds, count=args.count)
     evaluate(suite, source, args.out or f"out/eval/{args.suite}", limit=args.limit, steps=args.steps, quiet=args.quiet, without_controls=args.without_controls, warp_guide=args.warp_guide, cases=args.cases,
              guidance=_guidance_fields(args))
     return 0
@@ -392,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default=None, help="output folder (default out/eval/SUITE); with compare: writes compare.json there")
     ev.add_argument("--cases", default=None, help="only the case ids matching these comma-separated patterns, e.g. 'controls-rack-*,controls-004'")
     ev.add_argument("--limit", type=int, default=None, help="only the first N cases (after --cases)")
+    ev.add_argument("--count", type=int, default=None, help="numbered cases in the suite instead of its default (standard 40, long 4, ...): more cases, tighter intervals; the first ones keep their ids and seeds")
     ev.add_argument("--seed", type=int, default=0, help="suite seed (same seed, same cases)")
     ev.add_argument("--size", type=_size, default=None, help="render size WxH instead of the ratio's (quick runs)")
     ev.add_argument("--seconds", type=float, default=None, help="clip length instead of the suite's (quick runs)")

@@ -251,6 +251,8 @@ def build_suite(name: str, seed: int = 0, limit: int | None = None, size: tuple[
         raise ValueError(f"size: must be (width, height), even and >= 16, got {size!r}")
     if seconds is not None and not 0 < seconds <= 600:
         raise ValueError(f"seconds: must be in (0, 600], got {seconds!r}")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise ValueError(f"count: must be a positive integer, got {count!r}")
     n = DEFAULT_CASES[name] if count is None else count
     cases = [_case(name, i, _base(name, seed) + i, size, seconds, fps, ratio) for i in range(n)]
     if name == "controls":  # appended, never interleaved: the numbered cases keep their ids, seeds and order
