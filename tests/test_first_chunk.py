@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from kino.model.a2d import A2D
 from kino.train import TrainConfig, _first_chunk_steps, train
+from kino.train import main as train_main
 from kino.world.data import DataSpec, WorldStream
 from model_helpers import batch, noisy
 
@@ -76,3 +78,9 @@ def test_training_with_first_chunk_steps_counts_each_streams_clips(tmp_path):
     chunks_per_clip = round(0.5 * 16) // 2  # the test preset's chunk is 2 frames
     assert progress["first_index"] == len(firsts) * 2 * chunks_per_clip
     assert progress["data_index"] >= len(mains) * 2  # plus the tokenizer stage's clips
+
+
+def test_a_negative_first_chunk_every_is_refused(capsys):
+    with pytest.raises(SystemExit) as e:
+        train_main(["--preset", "test", "--first-chunk-every", "-1", "--minutes", "0"])
+    assert e.value.code == 2 and "--first-chunk-every: must be >= 0" in capsys.readouterr().err

@@ -386,6 +386,8 @@ def test_depth_of_field_equals_the_plain_level_blend_and_box_blur_the_running_me
     coc[:5] = np.nan  # no depth known there: left sharp, as the bracket blend left it
     got = depth_of_field(img, coc)
     assert np.array_equal(got[:5], img[:5]) and np.allclose(got[5:], _depth_of_field_by_levels(img, coc)[5:], atol=1e-3)
+    as_int = depth_of_field(img.round().astype(np.uint8), coc)  # an integer image is blurred in float, not per level
+    assert as_int.dtype == np.float32 and np.allclose(as_int, depth_of_field(img.round(), coc), atol=1e-3)
     still = depth_of_field(img, np.zeros((37, 53)))
     assert np.array_equal(still, img) and not np.shares_memory(still, img)
     # a radius-r box is the mean of the (2r+1)^2 neighbours, the edge pixel repeated past the border, also for a

@@ -395,7 +395,8 @@ def depth_of_field(img: np.ndarray, coc: np.ndarray) -> np.ndarray:
     depth of field takes 2.3 ms against 10.6 ms before (median of 50, 2 cores).
     """
     radius = np.clip(np.nan_to_num(coc / 2.0, nan=0.0), 0, LEVELS[-1])  # nan (a point behind a source camera): sharp
-    out = np.array(img, dtype=np.result_type(img, np.float32))  # a copy, also when nothing is blurred
+    img = np.asarray(img, dtype=np.result_type(img, np.float32))  # integer images are blurred in float, not rounded per level
+    out = img.copy()  # a copy, also when nothing is blurred
     prev, prev_r = img, 0.0
     top = float(radius.max())
     blurs: dict[int, np.ndarray] = {}  # by box radius: the 1 px and 2 px levels share k = 1
