@@ -240,8 +240,8 @@ class WarpGuide:
             dst, srcv = self._at(self.views, t), self._at(self.views, r)
             pts = self._scene_points(t)
             if lens and dst.aperture > 0:
-                cam, zd, zs = source_coords(dst, srcv, self.size, self.pivot, depth=True, points=pts)
-                coc = self._coc(t, srcv, zd, zs)
+                cam, _, zs = source_coords(dst, srcv, self.size, self.pivot, depth=True, points=pts)
+                coc = self._coc(t, srcv, zs)
             else:
                 cam = source_coords(dst, srcv, self.size, self.pivot, points=pts)
             fx, fy = np.clip(src[..., 0] - 0.5, 0, w - 1), np.clip(src[..., 1] - 0.5, 0, h - 1)
@@ -249,29 +249,25 @@ class WarpGuide:
             src = cam[iy, ix] + (src - np.stack([ix, iy], -1) - 0.5)  # camera map at the nearest pixel, plus the sub-pixel rest
         return (src, hole, fg, coc) if lens else (src, hole, fg)
 
+    def _per_frame(self, store: dict, t: int, make: Callable[[int], object]):
+        """store[t] = make(t) for frame t's view, computed once; a few chunks of frames kept (a clip runs forward)."""
+        t = max(0, min(t, len(self.views) - 1))
+        if t not in store:
+            store[t] = make(t)
+            if len(store) > 4 * self.chunk:
+                del store[next(iter(store))]  # the oldest frame
+        return store[t]
+
     def _scene_points(self, t: int) -> tuple:
-        """`scene_points` of frame t's view, traced once per frame (a few chunks kept: a clip runs forward)."""
-        t = max(0, min(t, len(self.views) - 1))
-        if t not in self._points:
-            self._points[t] = scene_points(self.views[t], self.size, self.pivot)
-            if len(self._points) > 4 * self.chunk:
-                del self._points[next(iter(self._points))]  # the oldest frame
-        return self._points[t]
+        """`scene_points` of frame t's view, traced once for every warp and lens pass of that frame."""
+        return self._per_frame(self._points, t, lambda i: scene_points(self.views[i], self.size, self.pivot))
 
-    def _want(self, t: int, zd: np.ndarray | None = None) -> np.ndarray:
-        """(H, W) circle of confusion frame t's lens asks for at each pixel, from its depth zd (traced if not given)."""
-        t = max(0, min(t, len(self.views) - 1))
-        if t not in self._wants:
-            dst = self.views[t]
-            if zd is None:
-                zd = self._scene_points(t)[1]  # the ray parameter is dst's own depth
-            self._wants[t] = dst.coc(zd)
-            if len(self._wants) > 4 * self.chunk:
-                del self._wants[next(iter(self._wants))]  # the oldest frame
-        return self._wants[t]
+    def _want(self, t: int) -> np.ndarray:
+        """(H, W) circle of confusion frame t's lens asks for at each pixel (the ray parameter is its own depth)."""
+        return self._per_frame(self._wants, t, lambda i: self.views[i].coc(self._scene_points(i)[1]))
 
-    def _coc(self, t: int, src: View, zd: np.ndarray | None, zs: np.ndarray | None) -> np.ndarray | None:
-        want = self._want(t, zd)
+    def _coc(self, t: int, src: View, zs: np.ndarray | None) -> np.ndarray | None:
+        want = self._want(t)
         if self.source_lens:
             want = np.sqrt(np.clip(want**2 - src.coc(zs) ** 2, 0.0, None))
         return want if want.max() >= MIN_BLUR else None
@@ -285,9 +281,9 @@ class WarpGuide:
         if dst.aperture <= 0:
             return None
         if not self.source_lens:  # what frame t asks for, whatever frame r gave
-            return self._coc(t, src, None, None)
-        _, zd, zs = source_coords(dst, src, self.size, self.pivot, depth=True, points=self._scene_points(t))
-        return self._coc(t, src, zd, zs)
+            return self._coc(t, src, None)
+        _, _, zs = source_coords(dst, src, self.size, self.pivot, depth=True, points=self._scene_points(t))
+        return self._coc(t, src, zs)
 
     def lens(self, t: int, frames: np.ndarray) -> np.ndarray:
         """uint8 frames (n, H, W, 3) of frames t .. t+n-1, each blurred by the depth of field its camera key asks

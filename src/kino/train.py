@@ -428,7 +428,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             elapsed = float(clock)
         if elapsed >= budget:
             break
-        state["first_index" if is_first else "data_index"] = state.get("first_index" if is_first else "data_index", 0) + len(samples) * (int(os.environ.get("WORLD_SIZE", 1)))
+        count = "first_index" if is_first else "data_index"  # each stream's clips so far, where a resume starts it
+        state[count] = state.get(count, 0) + len(samples) * int(os.environ.get("WORLD_SIZE", 1))
         if state["stage"] == "tokenizer":
             # every rendered frame is used, in several small updates: updates, not frames per update, are
             # what the autoencoder needs (128 frames/step reached 20.3 dB where 16 frames/step reached 23.9 dB
